@@ -1,0 +1,147 @@
+"""The Python API, layered: pure prediction on a Volume -> one file -> a batch of files.
+
+Example:
+    >>> import spinemark
+    >>> pred = spinemark.predict("scan.nii.gz")                     # doctest: +SKIP
+    >>> spinemark.predict_file("scan.nii.gz", "out/", formats=["json", "mrk"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spinemark.errors import InputError, OutputError, SpinemarkError
+from spinemark.io.readers import find_inputs, image_stem, load_volume
+from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, output_paths, render_outputs, write_files
+from spinemark.methods.base import Method, Prediction, get_method
+from spinemark.volume import MAX_VOXELS, Volume
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_volume", "predict", "predict_file", "predict_batch", "FileResult"]
+
+
+def _method(method: str | Method, weights=None) -> Method:
+    return get_method(method, weights=weights) if isinstance(method, str) else method
+
+
+def predict(image: str | Path | Volume, method: str | Method = "dualhead", weights=None) -> Prediction:
+    """Find and name the vertebrae of one image.
+
+    Args:
+        image: A path (NIfTI, NRRD, MHA/MHD, DICOM series folder) or a loaded :class:`Volume`.
+        method: A registered method name (see ``spinemark info``) or a method object.
+        weights: Optional path to other weights for the method.
+
+    Returns:
+        The :class:`~spinemark.methods.base.Prediction`; landmark positions in world RAS mm
+        and voxel indices in the input grid.
+    """
+    vol = image if isinstance(image, Volume) else load_volume(image)
+    m = _method(method, weights)
+    t0 = time.perf_counter()
+    pred = m.predict(vol)
+    pred.timings.setdefault("total", time.perf_counter() - t0)
+    return pred
+
+
+@dataclass
+class FileResult:
+    """Outcome of one input of a batch: written outputs, or the error that stopped it."""
+
+    input: Path
+    outputs: list[Path] = field(default_factory=list)
+    error: str | None = None
+    n_landmarks: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def predict_file(
+    path: str | Path,
+    outdir: str | Path,
+    method: str | Method = "dualhead",
+    weights=None,
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    overwrite: bool = False,
+    stem: str | None = None,
+    max_voxels: int = MAX_VOXELS,
+) -> FileResult:
+    """Predict one image and write the chosen formats into ``outdir``, all or nothing.
+
+    Existing outputs are refused before any work unless ``overwrite``.
+
+    Raises:
+        SpinemarkError: :class:`InputError` for a bad image, :class:`OutputError` for an output problem.
+    """
+    path = Path(path)
+    formats = list(formats)
+    targets = output_paths(outdir, stem or image_stem(path), formats)
+    if not overwrite:
+        for p in targets.values():
+            if p.exists():
+                raise OutputError(p, "output exists; use --overwrite to replace it")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    vol = load_volume(path, max_voxels=max_voxels)
+    timings["read"] = time.perf_counter() - t0
+    m = _method(method, weights)
+    pred = m.predict(vol)
+    timings.update(pred.timings)
+    t0 = time.perf_counter()
+    lms = pred.landmarks
+    lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))
+    info = OutputInfo(method=m.name, model=m.model_info, image_path=str(path))
+    contents = render_outputs(lms, formats, image=vol, info=info)
+    written = write_files({targets[f]: data for f, data in contents.items()}, overwrite=overwrite)
+    timings["write"] = time.perf_counter() - t0
+    return FileResult(path, written, None, len(lms), timings)
+
+
+def predict_batch(
+    inputs: Iterable[str | Path],
+    outdir: str | Path,
+    method: str | Method = "dualhead",
+    weights=None,
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    overwrite: bool = False,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    max_voxels: int = MAX_VOXELS,
+) -> list[FileResult]:
+    """Predict every image among ``inputs`` (files or folders, searched recursively).
+
+    One bad input never stops the batch: its :class:`FileResult` carries the error.
+    Two inputs with the same output stem are both refused (their outputs would collide).
+
+    Args:
+        progress: Optional wrapper for the loop (e.g. ``tqdm``), owned by the caller.
+    """
+    files = find_inputs(inputs)
+    formats = list(formats)
+    stems: dict[str, list[Path]] = {}
+    for f in files:
+        stems.setdefault(image_stem(f), []).append(f)
+    m = _method(method, weights)  # built once: a broken model fails here, for the whole batch
+    results = []
+    for f in progress(files) if progress else files:
+        clash = [o for o in stems[image_stem(f)] if o != f]
+        if clash:
+            results.append(FileResult(f, error=str(OutputError(
+                f, f"same output name {image_stem(f)!r} as {', '.join(map(str, clash))}; rename one or run them apart"))))
+            continue
+        try:
+            results.append(predict_file(f, outdir, m, formats=formats, overwrite=overwrite, max_voxels=max_voxels))
+        except SpinemarkError as exc:
+            log.info("failed: %s", exc)
+            results.append(FileResult(f, error=str(exc)))
+        except (MemoryError, RuntimeError, ValueError, OSError) as exc:  # keep the batch going
+            log.exception("unexpected failure on %s", f)
+            results.append(FileResult(f, error=str(InputError(f, f"{exc.__class__.__name__}: {exc}"))))
+    return results

@@ -1,0 +1,280 @@
+"""The ``spinemark`` command: thin subcommands over library functions.
+
+Every subcommand returns an exit code: 0 success, 1 some input or output failed,
+2 wrong usage. Heavy modules (torch, the methods) are imported inside the handlers so
+``spinemark --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("spinemark")
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    from spinemark import __version__
+    from spinemark.io.writers import DEFAULT_FORMATS, FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="spinemark",
+        description="Find and name the vertebrae in spine and pelvic MRI of any field of view.",
+    )
+    parser.add_argument("--version", action="version", version=f"spinemark {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+        g.add_argument("-v", "--verbose", action="store_true", help="print debug messages")
+
+    p = sub.add_parser("predict", help="find and name the vertebrae of images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files (NIfTI, NRRD, MHA/MHD) or folders (searched recursively; DICOM series recognised)")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
+    p.add_argument("--method", default="dualhead", help="method name (see `spinemark info`); default: dualhead")
+    p.add_argument("--weights", type=Path, help="other weights for the method (default: the shipped model)")
+    p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                   help=f"comma-separated output formats from {','.join(FORMATS)}; 'all' for every one "
+                        f"(default: {','.join(DEFAULT_FORMATS)})")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    common(p)
+
+    p = sub.add_parser("info", help="versions, devices, methods, shipped models and labels")
+    p.add_argument("--labels", action="store_true", help="print the label registry only")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    common(p)
+
+    p = sub.add_parser("synth", help="write synthetic labelled spine phantoms")
+    p.add_argument("--preset", default="pelvic", help="field-of-view preset (default: pelvic)")
+    p.add_argument("--n", type=int, default=10, help="number of phantoms (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--contrast", help="contrast preset (T1, T2, STIR, dixon-fat, dixon-water, random)")
+    p.add_argument("--orientation", help="acquisition plane: sagittal, axial or coronal")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    common(p)
+
+    p = sub.add_parser("evaluate", help="compare predictions with ground truth and write a report")
+    p.add_argument("--pred", required=True, type=Path, help="folder of <stem>.landmarks.json predictions")
+    p.add_argument("--truth", required=True, type=Path, help="folder of label masks or landmark files")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="report folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    common(p)
+
+    p = sub.add_parser("train", help="train the dual-head model on a folder of labelled images (+ phantoms)")
+    p.add_argument("--config", type=Path, help="training config JSON (fields of spinemark.train.TrainConfig)")
+    p.add_argument("--data", type=Path, action="append", help="folder of images with label masks or landmark files")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field (JSON value), e.g. --set iterations=2000")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="RUNDIR", help="run folder")
+    p.add_argument("--overwrite", action="store_true", help="reuse an existing run folder")
+    common(p)
+
+    p = sub.add_parser("demo", help="make a pelvic phantom, predict it, write every format, print the error")
+    p.add_argument("-o", "--output", type=Path, default=Path("spinemark-demo"), help="folder (default: spinemark-demo)")
+    p.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    common(p)
+    return parser
+
+
+def _setup_logging(args) -> None:
+    level = logging.ERROR if getattr(args, "quiet", False) else logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _say(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(msg)
+
+
+def _err(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def _cmd_predict(args) -> int:
+    from tqdm import tqdm
+
+    from spinemark.api import predict_batch
+    from spinemark.errors import SpinemarkError
+    from spinemark.io.writers import FORMATS
+
+    formats = list(FORMATS) if args.formats.strip() == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        _err(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+        return 2
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _err(f"{args.output}: cannot create output folder ({exc.strerror or exc})")
+        return 1
+
+    def progress(items):
+        return tqdm(items, desc="predict", unit="scan", disable=args.quiet or len(items) < 2, file=sys.stderr)
+
+    try:
+        results = predict_batch(args.inputs, args.output, method=args.method, weights=args.weights,
+                                formats=formats, overwrite=args.overwrite, progress=progress)
+    except (SpinemarkError, KeyError, FileNotFoundError) as exc:
+        _err(str(exc).strip("'\""))
+        return 1
+    if not results:
+        _err("no images found in " + ", ".join(map(str, args.inputs)))
+        return 1
+    for r in results:
+        if r.ok:
+            log.info("%s: %d landmarks -> %s", r.input, r.n_landmarks, ", ".join(p.name for p in r.outputs))
+        else:
+            _err(r.error)
+    n_ok = sum(r.ok for r in results)
+    _say(args, f"{n_ok} of {len(results)} inputs done, {len(results) - n_ok} failed; outputs in {args.output}")
+    return 0 if n_ok == len(results) else 1
+
+
+def _cmd_info(args) -> int:
+    from spinemark import anatomy
+    from spinemark.info import system_info
+
+    if args.labels:
+        rows = anatomy.table()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            print(f"{'name':<5} {'id':>3}  {'region':<10} {'variant':<7} disc below")
+            for r in rows:
+                print(f"{r['name']:<5} {r['id']:>3}  {r['region']:<10} {'yes' if r['variant'] else '':<7} "
+                      f"{r['disc_below']['name']} = {r['disc_below']['id']}")
+        return 0
+    info = system_info()
+    if args.json:
+        info["labels"] = anatomy.table()
+        print(json.dumps(info, indent=1))
+        return 0
+    for key in ("spinemark", "python", "platform"):
+        print(f"{key:<10} {info[key]}")
+    print("packages   " + ", ".join(f"{k} {v}" for k, v in info["packages"].items()))
+    print("devices    " + ", ".join(info["devices"]))
+    print("methods")
+    for name, summary in info["methods"].items():
+        print(f"  {name:<10} {summary}")
+    print("models")
+    for m in info["models"] or [{"name": "(none shipped)", "sha256": ""}]:
+        print(f"  {m['name']:<16} {m.get('sha256', '')[:16]}  {m.get('summary', '')}")
+    print(f"labels     {len(anatomy.LEVELS)} vertebrae ({', '.join(anatomy.VERTEBRA_NAMES)}) and their discs; "
+          "`spinemark info --labels` lists ids")
+    return 0
+
+
+def _cmd_synth(args) -> int:
+    from tqdm import tqdm
+
+    from spinemark.errors import SpinemarkError
+    from spinemark.synth import PRESETS, generate_dataset
+
+    if args.preset not in PRESETS:
+        _err(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+        return 2
+    if args.n < 1:
+        _err("--n must be at least 1")
+        return 2
+    overrides = {k: v for k, v in (("contrast", args.contrast), ("orientation", args.orientation)) if v}
+
+    def progress(items):
+        return tqdm(items, desc="synth", unit="phantom", disable=args.quiet, file=sys.stderr)
+
+    try:
+        paths = generate_dataset(args.output, preset=args.preset, n=args.n, seed=args.seed,
+                                 overwrite=args.overwrite, progress=progress, **overrides)
+    except (SpinemarkError, ValueError) as exc:
+        _err(str(exc))
+        return 1
+    _say(args, f"{args.n} {args.preset} phantoms ({len(paths)} files) in {args.output}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from spinemark.errors import SpinemarkError
+    from spinemark.evaluate import evaluate_dirs
+
+    def progress(items):
+        return tqdm(items, desc="evaluate", unit="scan", disable=args.quiet, file=sys.stderr)
+
+    try:
+        summary = evaluate_dirs(args.pred, args.truth, args.output, overwrite=args.overwrite, progress=progress)
+    except SpinemarkError as exc:
+        _err(str(exc))
+        return 1
+    for problem in summary.errors:
+        _err(problem)
+    _say(args, summary.headline())
+    return 1 if summary.errors else 0
+
+
+def _cmd_train(args) -> int:
+    from spinemark.errors import SpinemarkError
+    from spinemark.train import TrainConfig, train
+
+    try:
+        cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+        overrides = {}
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                overrides[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key.strip()] = value
+        if args.data:
+            overrides["data_dirs"] = [str(d) for d in args.data]
+        cfg = cfg.replace(**overrides) if overrides else cfg
+        run_dir = train(cfg, args.output, overwrite=args.overwrite)
+    except (SpinemarkError, ValueError, TypeError, FileNotFoundError) as exc:
+        _err(str(exc))
+        return 1
+    _say(args, f"trained; weights and run record in {run_dir}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from spinemark.demo import run_demo
+    from spinemark.errors import SpinemarkError
+
+    try:
+        result = run_demo(args.output, seed=args.seed, overwrite=args.overwrite)
+    except SpinemarkError as exc:
+        _err(str(exc))
+        return 1
+    _say(args, result.report())
+    return 0
+
+
+_HANDLERS = {
+    "predict": _cmd_predict,
+    "info": _cmd_info,
+    "synth": _cmd_synth,
+    "evaluate": _cmd_evaluate,
+    "train": _cmd_train,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``spinemark`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = _get_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(args)
+    return _HANDLERS[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

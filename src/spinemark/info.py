@@ -1,0 +1,69 @@
+"""What this installation has: versions, compute devices, methods and the models shipped in the package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from importlib import metadata, resources
+from pathlib import Path
+
+
+def shipped_models() -> list[dict]:
+    """Metadata of every model in ``spinemark/weights`` (one ``<name>.json`` beside ``<name>.pt``)."""
+    models = []
+    folder = resources.files("spinemark") / "weights"
+    if not folder.is_dir():
+        return models
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".json"):
+            continue
+        meta = json.loads(entry.read_text())
+        weights = folder / entry.name.replace(".json", ".pt")
+        row = {"name": entry.name[:-5], "summary": meta.get("summary", ""), "method": meta.get("method", "")}
+        if weights.is_file():
+            row["sha256"] = sha256_of(Path(str(weights)))
+            row["size_bytes"] = Path(str(weights)).stat().st_size
+        models.append(row)
+    return models
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def system_info() -> dict:
+    """Versions, devices, methods and shipped models, as a JSON-able dict."""
+    from spinemark import __version__
+    from spinemark.methods import available_methods
+
+    packages = {}
+    for name in ("numpy", "scipy", "nibabel", "SimpleITK", "torch", "matplotlib"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = "not installed"
+    devices = ["cpu"]
+    try:
+        import torch
+
+        devices[0] = f"cpu ({torch.get_num_threads()} threads)"
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    except ImportError:
+        pass
+    return {
+        "spinemark": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": packages,
+        "devices": devices,
+        "methods": available_methods(),
+        "models": shipped_models(),
+    }

@@ -1,0 +1,94 @@
+"""The QC picture: sagittal slice(s) through the spine with every landmark drawn and named.
+
+Made to be read at thumbnail size: large markers in the registry colours, names beside
+them, anterior to the left and superior up.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from spinemark import anatomy
+from spinemark.landmarks import Landmarks
+from spinemark.volume import (
+    Geometry,
+    Volume,
+    isotropic_geometry,
+    resample_to,
+    to_canonical,
+    voxel_to_world,
+    world_to_voxel,
+)
+
+QC_SPACING_MM = 1.0
+
+
+def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max_panels: int = 2):
+    """A matplotlib figure of the landmarks over sagittal slice(s) of ``image``.
+
+    One panel through the median landmark position; a second one when the landmarks
+    spread more than 15 mm left-right (scoliosis, oblique scans).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    canon = to_canonical(image)
+    # Reformat onto a fine isotropic grid so thick slices show true proportions; only the shown slices are computed.
+    step = float(min(max(canon.spacing_mm.min(), QC_SPACING_MM), 2.0))
+    iso = isotropic_geometry(canon.geometry, step)
+    pos = landmarks.positions_mm
+    ijk = world_to_voxel(iso.affine, pos) if len(pos) else np.zeros((0, 3))
+    if len(ijk):
+        xs = np.sort(ijk[:, 0])
+        slices = [int(np.round(np.median(xs)))]
+        if (xs[-1] - xs[0]) * step > 15 and max_panels > 1:
+            slices = [int(np.round(np.percentile(xs, 15))), int(np.round(np.percentile(xs, 85)))]
+    else:
+        slices = [iso.shape[0] // 2]
+    slices = [int(np.clip(s, 0, iso.shape[0] - 1)) for s in slices]
+    planes = []
+    for s in slices:
+        shift = np.eye(4)
+        shift[0, 3] = s
+        planes.append(resample_to(canon, Geometry((1, *iso.shape[1:]), iso.affine @ shift)).data[0].astype(np.float32))
+
+    ny, nz = iso.shape[1] * step, iso.shape[2] * step
+    panel_w = 4.5 * ny / max(ny, nz)
+    panel_h = 4.5 * nz / max(ny, nz)
+    fig = Figure(figsize=(max(panel_w * len(slices), 3.0) + 0.2, panel_h + (0.5 if title else 0.1)), dpi=110)
+    data = np.concatenate([p.ravel() for p in planes])
+    lo, hi = np.percentile(data[data > 0] if np.any(data > 0) else data, [1, 99.5])
+    for n, s in enumerate(slices):
+        ax = fig.add_subplot(1, len(slices), n + 1)
+        # rows = z (superior up with origin="lower"), columns = y flipped so anterior is on the left
+        ax.imshow(planes[n].T[:, ::-1], cmap="gray", vmin=lo, vmax=hi, origin="lower", interpolation="bilinear",
+                  extent=(0, ny, 0, nz), aspect="equal")
+        for p, (_, y, z) in zip(landmarks, ijk):
+            col = anatomy.colour(p.id)
+            u, v = ny - (y + 0.5) * step, (z + 0.5) * step
+            ax.scatter([u], [v], s=40 if p.is_disc else 90, c=[col], edgecolors="black", linewidths=0.8,
+                       marker="D" if p.is_disc else "o", zorder=3)
+            if not p.is_disc:
+                ax.text(u - 7, v, p.name, color=col, fontsize=11, fontweight="bold", va="center", ha="right",
+                        zorder=4, bbox={"facecolor": "black", "alpha": 0.55, "pad": 1, "edgecolor": "none"})
+        ax.set_xlim(0, ny)
+        ax.set_ylim(0, nz)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"sagittal R={voxel_to_world(iso.affine, [s, 0, 0])[0]:.0f} mm  (anterior left)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def qc_png(image: Volume, landmarks: Landmarks, title: str | None = None) -> bytes:
+    """The QC picture as PNG bytes."""
+    fig = qc_figure(image, landmarks, title=title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,213 @@
+"""Read images into :class:`~spinemark.volume.Volume`: NIfTI, NRRD, MHA/MHD and DICOM series folders.
+
+All readers return world coordinates in RAS mm. ITK formats (NRRD, MHA, DICOM) store LPS;
+they are converted here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from spinemark.errors import InputError
+from spinemark.volume import MAX_VOXELS, Geometry, Volume, check_geometry, check_volume
+
+log = logging.getLogger(__name__)
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+DICOM_SUFFIXES = (".dcm", ".ima", "")
+IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def image_suffix(path: str | Path) -> str:
+    """The image suffix of a path (``.nii.gz`` counts as one suffix); ``""`` if none is known."""
+    name = Path(path).name.lower()
+    for suf in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suf):
+            return suf
+    return ""
+
+
+def image_stem(path: str | Path) -> str:
+    """File name without its image suffix (``scan.nii.gz`` -> ``scan``); a DICOM folder's name."""
+    p = Path(path)
+    suf = image_suffix(p)
+    return p.name[: len(p.name) - len(suf)] if suf else p.name
+
+
+def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
+    """Read and check one image file or DICOM series folder.
+
+    Raises:
+        InputError: The path is missing, unreadable, not 3D, has bad geometry, NaN/Inf or
+            no signal. The message names the file and the problem.
+
+    Example:
+        >>> from spinemark import load_volume  # doctest: +SKIP
+        >>> vol = load_volume("scan.nii.gz")   # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file or folder")
+    if p.is_dir():
+        vol = _read_dicom_series(p, max_voxels)
+    elif image_suffix(p) in NIFTI_SUFFIXES:
+        vol = _read_nifti(p, max_voxels)
+    elif image_suffix(p) in ITK_SUFFIXES or is_dicom_file(p):
+        vol = _read_itk(p, max_voxels)
+    else:
+        raise InputError(p, "not a known image format (NIfTI, NRRD, MHA/MHD or a DICOM series folder)")
+    check_volume(vol, p, max_voxels)
+    return vol
+
+
+def _read_nifti(p: Path, max_voxels: int) -> Volume:
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(p))
+    except Exception as exc:  # nibabel raises many types for corrupt headers
+        raise InputError(p, f"cannot read NIfTI header ({exc.__class__.__name__}: {exc})") from exc
+    _check_raw_nifti_spacing(p, img)
+    affine = img.affine if img.affine is not None else np.eye(4)
+    check_geometry(img.shape, affine, p, max_voxels)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:  # truncated gzip streams raise EOFError, OSError, zlib.error, ValueError
+        raise InputError(p, f"cannot read image data, file truncated or corrupt ({exc.__class__.__name__}: {exc})") from exc
+    data = data.reshape(data.shape[:3]) if data.ndim > 3 else data
+    geometry = Geometry(tuple(data.shape), np.asarray(affine, dtype=np.float64), str(p))
+    return Volume(np.asarray(data), geometry.affine, geometry)
+
+
+def _check_raw_nifti_spacing(p: Path, img) -> None:
+    """Refuse zero, negative or NaN voxel sizes in the header, which nibabel would silently replace."""
+    import nibabel as nib
+
+    try:
+        with nib.openers.ImageOpener(str(p)) as fh:
+            raw = img.header.__class__.from_fileobj(fh, check=False)
+    except Exception as exc:
+        raise InputError(p, f"cannot read NIfTI header ({exc})") from exc
+    ndim = int(min(max(raw["dim"][0], 0), 3))
+    pixdim = np.asarray(raw["pixdim"][1 : 1 + ndim], dtype=np.float64)
+    if np.any(~np.isfinite(pixdim)) or np.any(pixdim <= 0):
+        raise InputError(p, f"zero, negative or undefined voxel spacing {pixdim.tolist()} mm in the header")
+
+
+def _itk_to_volume(image, p: Path, max_voxels: int) -> Volume:
+    import SimpleITK as sitk
+
+    size = tuple(image.GetSize())
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(p, f"image has {image.GetNumberOfComponentsPerPixel()} components per voxel; one is needed")
+    dim = image.GetDimension()
+    if dim != 3:
+        check_geometry(size + (1,) * max(0, 3 - dim), np.eye(4), p, max_voxels)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
+    affine_lps = np.eye(4)
+    affine_lps[:3, :3] = direction * spacing[None, :]
+    affine_lps[:3, 3] = image.GetOrigin()
+    affine = LPS_TO_RAS @ affine_lps
+    check_geometry(size, affine, p, max_voxels)
+    data = sitk.GetArrayFromImage(image).transpose(2, 1, 0)  # ITK arrays are [z, y, x]
+    geometry = Geometry(tuple(data.shape), affine, str(p))
+    return Volume(np.ascontiguousarray(data), affine, geometry)
+
+
+def _read_itk(p: Path, max_voxels: int) -> Volume:
+    import SimpleITK as sitk
+
+    try:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(p))
+        reader.ReadImageInformation()
+        size = reader.GetSize()
+        check_geometry(tuple(size) + (1,) * max(0, 3 - len(size)), np.eye(4), p, max_voxels)
+        image = reader.Execute()
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(p, f"cannot read image ({_first_line(exc)})") from exc
+    return _itk_to_volume(image, p, max_voxels)
+
+
+def is_dicom_file(p: Path) -> bool:
+    """True when the file carries the DICOM preamble magic (``DICM`` at byte 128)."""
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def dicom_series_in(folder: Path) -> list[str]:
+    """Series instance UIDs found directly in ``folder``."""
+    import SimpleITK as sitk
+
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or [])
+
+
+def _read_dicom_series(p: Path, max_voxels: int) -> Volume:
+    import SimpleITK as sitk
+
+    series = dicom_series_in(p)
+    if not series:
+        raise InputError(p, "folder holds no DICOM series")
+    if len(series) > 1:
+        log.warning("%s holds %d DICOM series; reading the largest", p, len(series))
+    files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s) for s in series), key=len)
+    if len(files) < 2:
+        raise InputError(p, "DICOM series has a single slice; a 3D volume is needed")
+    try:
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(files)
+        image = reader.Execute()
+    except Exception as exc:
+        raise InputError(p, f"cannot read DICOM series ({_first_line(exc)})") from exc
+    return _itk_to_volume(image, p, max_voxels)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    # ITK messages start with a file/line banner; the description is the useful part.
+    desc = [ln for ln in lines if ln.lower().startswith("description")]
+    return (desc[0] if desc else lines[-1] if lines else exc.__class__.__name__)[:300]
+
+
+def find_inputs(paths) -> list[Path]:
+    """Expand files and folders into the list of images to process.
+
+    A folder is searched recursively: image files by suffix, and every folder that holds
+    DICOM files counts as one series input. Missing paths are kept, so that reading them
+    reports the problem for that input.
+    """
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_dir():
+            found.append(p)
+            continue
+        for root, dirs, files in os.walk(p):
+            dirs.sort()
+            rootp = Path(root)
+            dicom_here = False
+            for f in sorted(files):
+                fp = rootp / f
+                if image_suffix(fp):
+                    if fp.name.endswith((".landmarks.json", ".mrk.json")):
+                        continue
+                    found.append(fp)
+                elif not dicom_here and (f.lower().endswith((".dcm", ".ima")) or is_dicom_file(fp)):
+                    dicom_here = True
+            if dicom_here:
+                found.append(rootp)
+    return found

@@ -1,0 +1,136 @@
+"""Landmarks: named points in world millimetres (RAS) with a confidence, tied to an image grid.
+
+Example:
+    >>> import numpy as np
+    >>> from spinemark.landmarks import Landmark, Landmarks
+    >>> from spinemark.volume import Geometry
+    >>> grid = Geometry((10, 10, 10), np.diag([2.0, 2.0, 2.0, 1.0]))
+    >>> lms = Landmarks([Landmark("S1", [4.0, 6.0, 8.0], 0.9)], grid)
+    >>> lms["S1"].id, lms.voxel_ijk("S1").tolist()
+    (26, [2.0, 3.0, 4.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spinemark import anatomy
+from spinemark.volume import Geometry
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """One labelled point.
+
+    Attributes:
+        name: Vertebra name (``"L5"``) or disc name (``"L5/S1"``), from :mod:`spinemark.anatomy`.
+        position_mm: World position, RAS millimetres.
+        confidence: 0..1.
+    """
+
+    name: str
+    position_mm: tuple[float, float, float]
+    confidence: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "name", anatomy.id_to_name(anatomy.name_to_id(self.name)))
+        p = tuple(float(v) for v in np.asarray(self.position_mm, dtype=np.float64).reshape(3))
+        object.__setattr__(self, "position_mm", p)
+        object.__setattr__(self, "confidence", float(np.clip(self.confidence, 0.0, 1.0)))
+
+    @property
+    def id(self) -> int:
+        return anatomy.name_to_id(self.name)
+
+    @property
+    def is_disc(self) -> bool:
+        return anatomy.is_disc(self.id)
+
+    @property
+    def order(self) -> float:
+        """Position along the spine (discs sit half a level below their upper vertebra)."""
+        if self.is_disc:
+            return anatomy.order(self.id - anatomy.DISC_OFFSET) + 0.5
+        return anatomy.order(self.name)
+
+
+@dataclass
+class Landmarks:
+    """The landmarks of one image, sorted cranial to caudal, with the grid they refer to.
+
+    Attributes:
+        points: The landmarks; names are unique.
+        geometry: The image grid the voxel indices refer to (the input image).
+        warnings: Messages for a person (suspected transitional anatomy, low confidence, ...).
+    """
+
+    points: list[Landmark]
+    geometry: Geometry | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        names = [p.name for p in self.points]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"landmark names must be unique; repeated: {dup}")
+        self.points = sorted(self.points, key=lambda p: p.order)
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __iter__(self):
+        return iter(self.points)
+
+    def __contains__(self, name: str) -> bool:
+        return any(p.name == name for p in self.points)
+
+    def __getitem__(self, name: str) -> Landmark:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.points]
+
+    @property
+    def positions_mm(self) -> np.ndarray:
+        """(N, 3) world positions."""
+        return np.array([p.position_mm for p in self.points], dtype=np.float64).reshape(-1, 3)
+
+    def voxel_ijk(self, name: str | None = None) -> np.ndarray:
+        """Fractional voxel indices in :attr:`geometry` of one landmark or (N, 3) of all."""
+        if self.geometry is None:
+            raise ValueError("these landmarks have no image geometry")
+        pos = self[name].position_mm if name else self.positions_mm
+        return self.geometry.world_to_voxel(pos)
+
+    def vertebrae(self) -> Landmarks:
+        """Only the vertebral body landmarks (no discs)."""
+        return Landmarks([p for p in self.points if not p.is_disc], self.geometry, list(self.warnings))
+
+    def discs(self) -> Landmarks:
+        """Only the disc landmarks."""
+        return Landmarks([p for p in self.points if p.is_disc], self.geometry, list(self.warnings))
+
+    def on_geometry(self, geometry: Geometry) -> Landmarks:
+        """The same world points, referred to another grid."""
+        return Landmarks(list(self.points), geometry, list(self.warnings))
+
+    @classmethod
+    def from_label_map(cls, labels: np.ndarray, affine: np.ndarray, geometry: Geometry | None = None) -> Landmarks:
+        """Landmarks at the centroids of every registry label present in a label map."""
+        from scipy import ndimage
+
+        ids = [int(i) for i in np.unique(labels) if i != 0 and (anatomy.is_vertebra(i) or anatomy.is_disc(i))]
+        centroids = ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, ids) if ids else []
+        pts = [
+            Landmark(anatomy.id_to_name(i), np.asarray(c) @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3])
+            for i, c in zip(ids, centroids)
+        ]
+        if geometry is None:
+            geometry = Geometry(tuple(labels.shape), np.asarray(affine, dtype=np.float64))
+        return cls(pts, geometry)

@@ -1,0 +1,40 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import SHARED_DATA  # noqa: E402
+
+
+@pytest.fixture
+def shared_data():
+    """The real data folder; tests using it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not available at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+class BrightestBlobMethod:
+    """Test-only method: the centroid of the above-median voxels, named L5. Exercises the plumbing, not a model."""
+
+    name = "test-blob"
+    model_info = {"name": "test-blob", "version": "0", "sha256": ""}
+
+    def predict(self, volume):
+        import numpy as np
+
+        from spinemark.landmarks import Landmark, Landmarks
+        from spinemark.methods.base import Prediction
+
+        idx = np.argwhere(volume.data > np.median(volume.data))
+        centre = volume.voxel_to_world(idx.mean(axis=0))
+        return Prediction(Landmarks([Landmark("L5", centre, 0.5)], volume.source), timings={"network": 0.0})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_test_method():
+    from spinemark.methods.base import register_method
+
+    register_method("test-blob", "test only")(lambda weights=None, **kw: BrightestBlobMethod())

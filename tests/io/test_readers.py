@@ -1,0 +1,134 @@
+import gzip
+import struct
+
+import nibabel as nib
+import numpy as np
+import pytest
+from helpers import layout_volume, save_nifti
+
+from spinemark.errors import InputError
+from spinemark.io.readers import find_inputs, image_stem, load_volume
+
+
+def _good(tmp_path, name="good.nii.gz"):
+    data, affine = layout_volume("sagittal")
+    return save_nifti(data.astype(np.float32) * 50, affine, tmp_path / name)
+
+
+def _expect(path, words):
+    with pytest.raises(InputError) as info:
+        load_volume(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    for w in words:
+        assert w in msg.lower()
+    return msg
+
+
+def test_good_file_loads(tmp_path):
+    vol = load_volume(_good(tmp_path))
+    assert vol.path.endswith("good.nii.gz")
+    assert vol.source.shape == vol.shape
+
+
+def test_missing_path(tmp_path):
+    _expect(tmp_path / "nope.nii.gz", ["no such file"])
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("hello")
+    _expect(p, ["not a known image format"])
+
+
+def test_not_an_image_with_image_suffix(tmp_path):
+    p = tmp_path / "fake.nii.gz"
+    p.write_bytes(b"this is not gzip at all")
+    _expect(p, ["cannot read"])
+
+
+def test_truncated_nii_gz(tmp_path):
+    good = _good(tmp_path)
+    raw = good.read_bytes()
+    bad = tmp_path / "truncated.nii.gz"
+    bad.write_bytes(raw[: len(raw) // 2])
+    _expect(bad, ["truncated or corrupt"])
+
+
+def test_2d_image(tmp_path):
+    p = save_nifti(np.ones((30, 40), np.float32), np.eye(4), tmp_path / "flat.nii.gz")
+    _expect(p, ["2d", "3d volume is needed"])
+
+
+def test_single_slice_3d_is_2d(tmp_path):
+    p = save_nifti(np.ones((30, 40, 1), np.float32), np.eye(4), tmp_path / "oneslice.nii.gz")
+    _expect(p, ["2d"])
+
+
+def test_4d_image(tmp_path):
+    p = save_nifti(np.ones((10, 10, 10, 3), np.float32), np.eye(4), tmp_path / "series.nii.gz")
+    _expect(p, ["4d"])
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_inf(tmp_path, value):
+    data = np.ones((10, 10, 10), np.float32)
+    data[2, 3, 4] = value
+    p = save_nifti(data, np.eye(4), tmp_path / "nan.nii.gz")
+    _expect(p, ["nan or infinite"])
+
+
+@pytest.mark.parametrize("spacing", [0.0, -1.0, 1e-4, 500.0])
+def test_zero_negative_or_absurd_spacing(tmp_path, spacing):
+    p = save_nifti(np.ones((10, 10, 10), np.float32), np.eye(4), tmp_path / "spacing.nii")
+    raw = bytearray(p.read_bytes())
+    raw[84:88] = struct.pack("<f", spacing)  # pixdim[2]; nibabel itself would never write a bad one
+    raw[252:256] = struct.pack("<hh", 0, 0)  # no qform/sform: the affine comes from pixdim
+    p.write_bytes(bytes(raw))
+    _expect(p, ["spacing"])
+
+
+def test_non_invertible_affine(tmp_path):
+    affine = np.array([[1.0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    p = save_nifti(np.ones((10, 10, 10), np.float32), affine, tmp_path / "singular.nii.gz")
+    _expect(p, ["not invertible"])
+
+
+def test_all_zero(tmp_path):
+    p = save_nifti(np.zeros((10, 10, 10), np.float32), np.eye(4), tmp_path / "zero.nii.gz")
+    _expect(p, ["all zero"])
+
+
+def test_too_large_refused_before_reading_data(tmp_path):
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((4096, 4096, 4096))
+    hdr.set_data_dtype(np.float32)
+    p = tmp_path / "huge.nii"
+    p.write_bytes(hdr.binaryblock + b"\x00" * 4)  # header only: the data would be 256 GB
+    _expect(p, ["too large"])
+
+
+def test_corrupt_nrrd(tmp_path):
+    p = tmp_path / "broken.nrrd"
+    p.write_text("NRRD0004\ntype: float\ndimension: 3\nsizes: 10 10 10\nencoding: raw\n\n")
+    _expect(p, ["cannot read"])
+
+
+def test_find_inputs_recurses_and_finds_dicom(tmp_path):
+    from helpers import write_dicom_series
+
+    (tmp_path / "a").mkdir()
+    _good(tmp_path / "a", "x.nii.gz")
+    data, affine = layout_volume("axial")
+    write_dicom_series(data * 10, affine, tmp_path / "b" / "series1")
+    (tmp_path / "b" / "readme.txt").write_text("not an image")
+    found = find_inputs([tmp_path])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/x.nii.gz", "b/series1"]
+    assert image_stem(found[0]) == "x" and image_stem(found[1]) == "series1"
+
+
+def test_gzip_helper_detects_bad_stream(tmp_path):
+    # A valid gzip wrapper around a too-short NIfTI is a corrupt header, not a crash.
+    p = tmp_path / "short.nii.gz"
+    p.write_bytes(gzip.compress(b"\x00" * 100))
+    _expect(p, ["cannot read"])

@@ -1,0 +1,46 @@
+import pytest
+
+from spinemark import anatomy
+
+
+def test_ids_match_design():
+    expected = {"C1": 1, "C7": 7, "T1": 8, "T12": 19, "L1": 20, "L5": 24, "L6": 25, "S1": 26, "Co": 27, "T13": 28,
+                "S2": 29, "S5": 32}
+    assert {n: anatomy.name_to_id(n) for n in expected} == expected
+    assert anatomy.name_to_id("L4/L5") == 123 and anatomy.id_to_name(124) == "L5/S1"
+    assert sorted(anatomy.VERTEBRA_IDS) == list(range(1, 33))
+
+
+def test_order_is_anatomical_with_variants_between_neighbours():
+    names = list(anatomy.VERTEBRA_NAMES)
+    assert names.index("T12") < names.index("T13") < names.index("L1")
+    assert names.index("L5") < names.index("L6") < names.index("S1") < names.index("S2")
+    assert names[0] == "C1" and names[-1] == "Co"
+
+
+@pytest.mark.parametrize(("kw", "tail"), [
+    ({}, ("L4", "L5", "S1")),
+    ({"n_lumbar": 6}, ("L5", "L6", "S1")),
+    ({"n_lumbar": 4}, ("L3", "L4", "S1")),
+])
+def test_sequences_with_variants(kw, tail):
+    seq = anatomy.standard_sequence(**kw)
+    i = seq.index("S1")
+    assert seq[i - 2:i + 1] == tail
+    assert len(set(seq)) == len(seq)
+
+
+def test_t13_and_eleven_thoracic():
+    assert "T13" in anatomy.standard_sequence(n_thoracic=13)
+    seq = anatomy.standard_sequence(n_thoracic=11)
+    assert "T12" not in seq and seq[seq.index("T11") + 1] == "L1"
+
+
+def test_neighbours_region_colour():
+    assert anatomy.neighbours("L5") == ("L4", "S1")
+    assert anatomy.neighbours("C1")[0] is None
+    assert anatomy.region("T13") == "thoracic" and anatomy.region("Co") == "coccygeal"
+    assert anatomy.colour(24) != anatomy.colour(23)
+    assert anatomy.level("coccyx").id == 27 and anatomy.level("l5").name == "L5"
+    with pytest.raises(KeyError):
+        anatomy.level("X9")

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+from helpers import layout_volume, save_nifti
+
+from spinemark.cli import main
+
+
+def _good(path):
+    data, affine = layout_volume("sagittal")
+    return save_nifti(data.astype(np.float32) * 100 + 5, affine, path)
+
+
+@pytest.fixture
+def batch(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _good(folder / "good.nii.gz")
+    raw = (folder / "good.nii.gz").read_bytes()
+    (folder / "corrupt.nii.gz").write_bytes(raw[: len(raw) // 3])
+    return folder
+
+
+def test_folder_with_good_and_corrupt_file(batch, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["predict", str(batch), "-o", str(out), "--method", "test-blob"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "corrupt.nii.gz" in err and "truncated or corrupt" in err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["good.csv", "good.landmarks.json", "good.mrk.json", "good_qc.png"]
+    doc = json.loads((out / "good.landmarks.json").read_text())
+    assert doc["method"] == "test-blob" and doc["landmarks"][0]["name"] == "L5"
+
+
+def test_exists_without_overwrite_then_with(batch, tmp_path, capsys):
+    out = tmp_path / "out"
+    good = batch / "good.nii.gz"
+    assert main(["predict", str(good), "-o", str(out), "--method", "test-blob", "--formats", "json"]) == 0
+    before = (out / "good.landmarks.json").read_text()
+    assert main(["predict", str(good), "-o", str(out), "--method", "test-blob", "--formats", "json"]) == 1
+    assert "use --overwrite" in capsys.readouterr().err
+    assert (out / "good.landmarks.json").read_text() == before
+    assert main(["predict", str(good), "-o", str(out), "--method", "test-blob", "--formats", "json", "--overwrite"]) == 0
+
+
+def test_same_stem_twice_in_one_batch(tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _good(tmp_path / "a" / "scan.nii.gz")
+    _good(tmp_path / "b" / "scan.nii.gz")
+    _good(tmp_path / "b" / "other.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(out), "--method", "test-blob",
+                 "--formats", "json"]) == 1
+    assert "same output name 'scan'" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["other.landmarks.json"]
+
+
+def test_unwritable_output_folder(batch, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    assert main(["predict", str(batch / "good.nii.gz"), "-o", str(blocker / "out"), "--method", "test-blob"]) == 1
+    assert "cannot create output folder" in capsys.readouterr().err
+
+
+def test_missing_input_and_unknown_method(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o"), "--method", "test-blob"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path), "-o", str(tmp_path / "o"), "--method", "no-such-method"]) == 1
+    assert "unknown method" in capsys.readouterr().err
+
+
+def test_all_formats(batch, tmp_path):
+    out = tmp_path / "out"
+    assert main(["predict", str(batch / "good.nii.gz"), "-o", str(out), "--method", "test-blob", "--formats", "all",
+                 "--quiet"]) == 0
+    assert len(list(out.iterdir())) == 6
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+
+def test_info_labels_json(capsys):
+    assert main(["info", "--labels", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["S1"]["id"] == 26 and by_name["L5"]["disc_below"] == {"id": 124, "name": "L5/S1"}
+    assert len(rows) == 32
+
+
+def test_help_and_no_command(capsys):
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
