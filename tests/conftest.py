@@ -29,6 +29,8 @@ class BrightestBlobMethod:
         from spinemark.methods.base import Prediction
 
         idx = np.argwhere(volume.data > np.median(volume.data))
+        if not len(idx):  # a featureless image: nothing found
+            return Prediction(Landmarks([], volume.source))
         centre = volume.voxel_to_world(idx.mean(axis=0))
         return Prediction(Landmarks([Landmark("L5", centre, 0.5)], volume.source), timings={"network": 0.0})
 

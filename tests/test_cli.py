@@ -93,3 +93,12 @@ def test_help_and_no_command(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--help"])
     assert info.value.code == 0
+
+
+def test_no_spine_in_view_is_an_error_without_output(tmp_path, capsys):
+    flat = save_nifti(np.full((20, 20, 10), 7.0, np.float32), np.eye(4), tmp_path / "flat.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", str(flat), "-o", str(out), "--method", "test-blob"]) == 1
+    err = capsys.readouterr().err
+    assert "flat.nii.gz" in err and "no vertebra found" in err
+    assert not any(out.iterdir())

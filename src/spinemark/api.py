@@ -95,6 +95,8 @@ def predict_file(
     m = _method(method, weights)
     pred = m.predict(vol)
     timings.update(pred.timings)
+    if not len(pred.landmarks.vertebrae()):
+        raise InputError(path, f"no vertebra found by method {m.name!r}: no spine in view, or an image it cannot read")
     t0 = time.perf_counter()
     lms = pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))

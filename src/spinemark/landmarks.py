@@ -3,7 +3,7 @@
 Example:
     >>> import numpy as np
     >>> from spinemark.landmarks import Landmark, Landmarks
-    >>> from spinemark.volume import Geometry
+    >>> from spinemark.volume import Geometry, voxel_to_world
     >>> grid = Geometry((10, 10, 10), np.diag([2.0, 2.0, 2.0, 1.0]))
     >>> lms = Landmarks([Landmark("S1", [4.0, 6.0, 8.0], 0.9)], grid)
     >>> lms["S1"].id, lms.voxel_ijk("S1").tolist()
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spinemark import anatomy
-from spinemark.volume import Geometry
+from spinemark.volume import Geometry, voxel_to_world
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,7 @@ class Landmarks:
 
         ids = [int(i) for i in np.unique(labels) if i != 0 and (anatomy.is_vertebra(i) or anatomy.is_disc(i))]
         centroids = ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, ids) if ids else []
-        pts = [
-            Landmark(anatomy.id_to_name(i), np.asarray(c) @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3])
-            for i, c in zip(ids, centroids)
-        ]
+        pts = [Landmark(anatomy.id_to_name(i), voxel_to_world(np.asarray(affine), c)) for i, c in zip(ids, centroids)]
         if geometry is None:
             geometry = Geometry(tuple(labels.shape), np.asarray(affine, dtype=np.float64))
         return cls(pts, geometry)

@@ -203,8 +203,6 @@ def find_inputs(paths) -> list[Path]:
             for f in sorted(files):
                 fp = rootp / f
                 if image_suffix(fp):
-                    if fp.name.endswith((".landmarks.json", ".mrk.json")):
-                        continue
                     found.append(fp)
                 elif not dicom_here and (f.lower().endswith((".dcm", ".ima")) or is_dicom_file(fp)):
                     dicom_here = True

@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,7 +325,8 @@ def write_files(contents: dict[Path, bytes], overwrite: bool = False) -> list[Pa
             p = Path(p)
             try:
                 p.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+                tmp = str(p.parent / f".{p.name}.{uuid.uuid4().hex[:12]}.part")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # usual permissions (umask)
             except OSError as exc:
                 raise OutputError(p.parent, f"cannot write to output folder ({exc.strerror or exc})") from exc
             temps.append((tmp, p))

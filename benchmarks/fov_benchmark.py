@@ -1,0 +1,128 @@
+"""Field-of-view benchmark: the project's published accuracy table.
+
+Crops every labelled scan of the dataset into the fields of view users meet (full, pelvic-like,
+lumbosacral, upper lumbar, mid lumbar, random k-vertebra windows, thick 4 mm slices), runs a registered
+method on each and writes ``fov_report.md``, ``fov_summary.json`` and per-scan CSVs (see
+``benchmarks/README.md``).
+
+Usage:
+    python benchmarks/fov_benchmark.py --method dualhead --cases splits/val.json --out docs/benchmarks/fov
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "spine-mri"
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
+    p.add_argument("--method", default="dualhead", help="registered method name (spinemark.methods)")
+    p.add_argument("--weights", default=None, help="weights file for the method (default: its shipped weights)")
+    p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
+    p.add_argument("--cases", default=None,
+                   help="cases to use: a comma list (VB3_01,VB3_02), a JSON file holding a list, or a JSON split "
+                        "file {'val': [...], ...} read with --split-key; default: every case of the subsets")
+    p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
+    p.add_argument("--variants", default="all", help="comma list of variants, 'random' for every random_k, or 'all'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
+    p.add_argument("--out", type=Path, default=Path("fov_benchmark_out"), help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def read_cases(arg: str | None, split_key: str) -> list[str] | None:
+    """Case keys from ``--cases``: None (all), a comma list, or a JSON list / split file."""
+    if not arg:
+        return None
+    path = Path(arg)
+    if path.suffix == ".json" or path.is_file():
+        doc = json.loads(path.read_text())
+        if isinstance(doc, dict):
+            for k in (split_key, "validation", "val"):
+                if k in doc:
+                    doc = doc[k]
+                    break
+            else:
+                raise SystemExit(f"{path}: no key {split_key!r} in the split file (keys: {', '.join(doc)})")
+        return [str(c) if not isinstance(c, dict) else str(c.get("key") or c.get("case")) for c in doc]
+    return [c for c in arg.split(",") if c.strip()]
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True)
+        return (out.stdout.strip() or "uncommitted") + ("+dirty" if dirty.stdout.strip() else "")
+    except OSError:
+        return "unknown"
+
+
+def run(args: argparse.Namespace, method=None) -> int:
+    """Run the benchmark; ``method`` overrides ``--method`` (tests pass a fake)."""
+    import spinemark
+    from spinemark.evaluate.fov import DEFAULT_VARIANTS, expand_variants, load_cases, run_fov_benchmark
+    from spinemark.evaluate.fov_report import check_free, write_fov_report
+
+    if not args.overwrite:
+        check_free(args.out)
+    variants = list(DEFAULT_VARIANTS) if args.variants == "all" else expand_variants(args.variants.split(","))
+    cases = load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, args.split_key))
+    if not cases:
+        print("no cases selected", file=sys.stderr)
+        return 2
+    if method is None:
+        from spinemark.methods import get_method
+
+        method = get_method(args.method, weights=args.weights)
+    progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        def progress(it):
+            return tqdm(it, desc="cases", unit="scan")
+
+    results = run_fov_benchmark(method, cases, variants, seed=args.seed, progress=progress)
+    meta = {
+        "method": getattr(method, "name", args.method),
+        "model": json.dumps(getattr(method, "model_info", {}) or {}),
+        "weights": args.weights or "shipped default",
+        "data": str(args.data),
+        "subsets": args.subsets,
+        "cases": f"{len(cases)} ({args.cases or 'all'})",
+        "variants": ",".join(variants),
+        "seed": args.seed,
+        "spinemark": spinemark.__version__,
+        "commit": _git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python benchmarks/fov_benchmark.py " + " ".join(sys.argv[1:]),
+    }
+    written = write_fov_report(results, args.out, meta, overwrite=args.overwrite)
+    print(f"wrote {len(written)} files to {args.out}; report: {args.out / 'fov_report.md'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from spinemark.errors import SpinemarkError
+
+    try:
+        return run(args)
+    except (SpinemarkError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

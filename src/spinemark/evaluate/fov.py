@@ -1,0 +1,386 @@
+"""Field-of-view benchmark: crop labelled scans to the fields of view users meet, run a method, score it.
+
+Variants of one labelled scan (cuts along the spine axis, at the midpoints between labelled vertebral
+centres; beyond the first or last labelled vertebra, half the neighbouring spacing is used):
+
+========================  ==============================================================================
+``full``                  the whole scan
+``pelvic``                L4, L5 and the sacrum: cut at the L3/L4 midpoint, keep everything caudal
+``lumbosacral``           L3 to the sacrum: cut at the L2/L3 midpoint, keep everything caudal
+``upper_lumbar``          L1..L4: cut at the T12/L1 and L4/L5 midpoints (no L5, no sacrum)
+``mid_lumbar``            L1..L3: cut at the T12/L1 and L3/L4 midpoints
+``random_k<k>``           k = 2..7 consecutive labelled vertebrae, window drawn with the seed and the case
+``thick4mm``              sagittal slices 4 mm thick (voxels averaged across the slice axis), on a 4 mm grid
+========================  ==============================================================================
+
+Crops are made with :func:`spinemark.volume.crop`, so the affine moves with them and the true centres
+(taken from the full scan's mask, never recomputed on a cut vertebra) stay valid in world mm. Each
+variant's truth keeps the full scan's labelled levels, so a prediction of a labelled level that the crop
+cut away is a false positive (see :mod:`spinemark.evaluate.metrics`).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spinemark.errors import InputError, SpinemarkError
+from spinemark.evaluate.metrics import ScanScore, score_scan, summarize
+from spinemark.landmarks import Landmarks
+from spinemark.volume import Volume, crop
+
+log = logging.getLogger(__name__)
+
+NAMED_VARIANTS: dict[str, tuple[str, str | None]] = {
+    "pelvic": ("L4", None),
+    "lumbosacral": ("L3", None),
+    "upper_lumbar": ("L1", "L4"),
+    "mid_lumbar": ("L1", "L3"),
+}
+"""Named crops: (first level kept, last level kept or ``None`` for everything caudal)."""
+
+RANDOM_KS = tuple(range(2, 8))
+DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, *(f"random_k{k}" for k in RANDOM_KS), "thick4mm")
+
+
+@dataclass
+class VariantSample:
+    """One benchmark input: a (cropped or thick-sliced) image and its truth.
+
+    Attributes:
+        variant: Variant name.
+        volume: The image given to the method.
+        truth: Labelled vertebral centres in view (world mm, from the full scan).
+        labelled: The full scan's labelled levels.
+        box: ``(start, stop)`` voxel box of a crop in the full scan's grid; ``None`` for uncropped variants.
+    """
+
+    variant: str
+    volume: Volume
+    truth: Landmarks
+    labelled: tuple[str, ...]
+    box: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+
+def expand_variants(names: Iterable[str]) -> list[str]:
+    """Validate variant names; ``random`` stands for every ``random_k<k>``.
+
+    Raises:
+        ValueError: An unknown variant name.
+    """
+    out: list[str] = []
+    for n in names:
+        n = n.strip()
+        add = [f"random_k{k}" for k in RANDOM_KS] if n == "random" else [n]
+        for a in add:
+            if a not in DEFAULT_VARIANTS:
+                raise ValueError(f"unknown variant {a!r}; choose from {', '.join(DEFAULT_VARIANTS)} (or 'random')")
+            if a not in out:
+                out.append(a)
+    return out
+
+
+def spine_axis(volume: Volume, truth: Landmarks) -> int:
+    """The array axis closest to the spine's cranio-caudal direction (from the labelled centres)."""
+    pts = truth.vertebrae()
+    if len(pts) >= 2:
+        d = np.asarray(pts.points[-1].position_mm) - np.asarray(pts.points[0].position_mm)
+    else:
+        d = np.array([0.0, 0.0, 1.0])  # world superior
+    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
+    return int(np.argmax(np.abs(d @ cols)))
+
+
+def sagittal_axis(volume: Volume) -> int:
+    """The array axis closest to world left-right: the slice axis of a sagittal acquisition."""
+    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
+    return int(np.argmax(np.abs(cols[0])))
+
+
+def level_bounds(volume: Volume, truth: Landmarks, axis: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Labelled vertebrae cranial to caudal, their centres along ``axis`` (voxels), and the cuts between them.
+
+    Returns:
+        ``(names, centres, cuts)``: ``cuts`` has ``len(names) + 1`` entries; ``cuts[i]`` is the cut
+        above ``names[i]`` and ``cuts[i + 1]`` the cut below it (midpoints; half the neighbouring
+        spacing beyond the ends).
+    """
+    vert = truth.vertebrae()
+    names = list(vert.names)
+    c = volume.world_to_voxel(vert.positions_mm)[:, axis] if names else np.zeros(0)
+    if len(names) < 2:
+        raise ValueError("at least two labelled vertebrae are needed to place the cuts")
+    mids = (c[:-1] + c[1:]) / 2
+    cuts = np.concatenate([[c[0] - (c[1] - c[0]) / 2], mids, [c[-1] + (c[-1] - c[-2]) / 2]])
+    return names, c, cuts
+
+
+def crop_along(volume: Volume, axis: int, lo_cut: float | None, hi_cut: float | None) -> tuple[Volume, tuple]:
+    """Crop to the voxels whose index along ``axis`` lies in ``[lo_cut, hi_cut]`` (``None``: the image end).
+
+    Returns:
+        The cropped volume (affine moved with it) and its ``(start, stop)`` voxel box in ``volume``.
+    """
+    n = volume.shape[axis]
+    lo = 0 if lo_cut is None else max(0, int(np.ceil(lo_cut)))
+    hi = n if hi_cut is None else min(n, int(np.floor(hi_cut)) + 1)
+    if hi - lo < 1:
+        raise ValueError("the crop is empty")
+    start, stop = [0, 0, 0], list(volume.shape)
+    start[axis], stop[axis] = lo, hi
+    return crop(volume, start, stop), (tuple(start), tuple(stop))
+
+
+def _keep_range(volume: Volume, truth: Landmarks, first: str, last: str | None, axis: int):
+    names, c, cuts = level_bounds(volume, truth, axis)
+    if first not in names or (last is not None and last not in names):
+        return None
+    cranial = cuts[names.index(first)]
+    caudal = None if last is None else cuts[names.index(last) + 1]
+    if c[-1] > c[0]:  # index grows caudally
+        return crop_along(volume, axis, cranial, caudal)
+    return crop_along(volume, axis, caudal, cranial)
+
+
+def thick_slices(volume: Volume, thickness_mm: float = 4.0, axis: int | None = None) -> Volume:
+    """Simulate thick slices: average voxels across ``axis`` into slabs ``thickness_mm`` thick.
+
+    The result lies on a grid with ``thickness_mm`` spacing along ``axis`` (same extent start, same
+    directions); its voxel ``m`` averages the source voxels covering slab ``m`` (box filter, linearly
+    sampled at the slab centre when the ratio of spacings is not an integer).
+    """
+    axis = sagittal_axis(volume) if axis is None else axis
+    s = float(volume.spacing_mm[axis])
+    f = thickness_mm / s
+    n_new = max(1, int(np.floor(volume.shape[axis] / f + 1e-6)))
+    data = np.asarray(volume.data, dtype=np.float32)
+    from scipy import ndimage
+
+    width = max(1, int(round(f)))
+    smooth = ndimage.uniform_filter1d(data, size=width, axis=axis, mode="nearest")
+    # slab m is centred on source index m*f + (f-1)/2; an even window at i is centred on i - 0.5
+    centres = np.arange(n_new) * f + (f - 1) / 2 + (0.5 if width % 2 == 0 else 0.0)
+    lo = np.clip(np.floor(centres).astype(int), 0, volume.shape[axis] - 1)
+    hi = np.clip(lo + 1, 0, volume.shape[axis] - 1)
+    w = (centres - np.floor(centres)).astype(np.float32)
+    shape = [1, 1, 1]
+    shape[axis] = n_new
+    w = w.reshape(shape)
+    out = np.take(smooth, lo, axis=axis) * (1 - w) + np.take(smooth, hi, axis=axis) * w
+    index_map = np.eye(4)
+    index_map[axis, axis] = f
+    index_map[axis, 3] = (f - 1) / 2
+    return Volume(out.astype(np.float32), volume.affine @ index_map, volume.source)
+
+
+def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", seed: int = 0,
+                 labelled: Iterable[str] | None = None, thickness_mm: float = 4.0) -> VariantSample | None:
+    """Build one variant of a labelled scan; ``None`` when the scan lacks the levels it needs.
+
+    Args:
+        volume: The full image.
+        truth: Its labelled vertebral centres (world mm).
+        variant: A name of :data:`DEFAULT_VARIANTS`.
+        key: Case identifier; with ``seed`` it fixes the window of a ``random_k`` crop.
+        seed: Seed of random crops.
+        labelled: The scan's labelled levels (default: ``truth.names``).
+        thickness_mm: Slab thickness of ``thick4mm``.
+    """
+    truth = truth.vertebrae()
+    labelled = tuple(labelled) if labelled is not None else tuple(truth.names)
+    if variant == "full":
+        return VariantSample(variant, volume, truth, labelled)
+    if variant.startswith("thick"):
+        return VariantSample(variant, thick_slices(volume, thickness_mm), truth, labelled)
+    axis = spine_axis(volume, truth)
+    if variant in NAMED_VARIANTS:
+        got = _keep_range(volume, truth, *NAMED_VARIANTS[variant], axis)
+    elif variant.startswith("random_k"):
+        k = int(variant[len("random_k"):])
+        names = list(truth.names)
+        if len(names) < max(k, 2):
+            return None
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode()), k])
+        i = int(rng.integers(0, len(names) - k + 1))
+        got = _keep_range(volume, truth, names[i], names[i + k - 1], axis)
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+    if got is None:
+        return None
+    cropped, box = got
+    inside = [p for p in truth if _inside(cropped, p.position_mm)]
+    return VariantSample(variant, cropped, Landmarks(inside, cropped.geometry), labelled, box)
+
+
+def _inside(volume: Volume, position_mm) -> bool:
+    ijk = volume.world_to_voxel(position_mm)
+    return bool(np.all(ijk >= -0.5) and np.all(ijk <= np.asarray(volume.shape) - 0.5))
+
+
+# ---------------------------------------------------------------- the dataset
+
+
+@dataclass(frozen=True)
+class Case:
+    """One labelled scan of the dataset."""
+
+    key: str
+    subset: str
+    image: Path
+    mask: Path
+
+
+def load_cases(data: str | Path, subsets: Sequence[str] | None = None, keys: Iterable[str] | None = None) -> list[Case]:
+    """Cases listed in ``<data>/manifest.csv`` (columns ``subset``, ``case``), filtered.
+
+    Args:
+        data: Dataset folder with ``manifest.csv`` and ``<subset>/<subset>_<case>_img.nii.gz`` +
+            ``_seg-vert_msk.nii.gz``.
+        subsets: Keep these subsets (all when ``None``).
+        keys: Keep these cases, as ``VB3_01`` (or ``VB3/01``); all when ``None``.
+
+    Raises:
+        InputError: No manifest, or a requested case is not in it.
+    """
+    data = Path(data)
+    man = data / "manifest.csv"
+    if not man.is_file():
+        raise InputError(man, "dataset manifest not found")
+    with open(man, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cases = []
+    for r in rows:
+        sub, cid = r["subset"].strip(), r["case"].strip()
+        if r.get("duplicate_of", "").strip():
+            continue
+        cases.append(Case(f"{sub}_{cid}", sub, data / sub / f"{sub}_{cid}_img.nii.gz", data / sub / f"{sub}_{cid}_seg-vert_msk.nii.gz"))
+    if subsets:
+        cases = [c for c in cases if c.subset in set(subsets)]
+    if keys is not None:
+        want = [k.strip().replace("/", "_") for k in keys if k.strip()]
+        known = {c.key for c in cases}
+        missing = [k for k in want if k not in known]
+        if missing:
+            raise InputError(man, f"cases not in the manifest (or not in the chosen subsets): {', '.join(missing)}")
+        cases = [c for c in cases if c.key in set(want)]
+    return cases
+
+
+def load_case(case: Case) -> tuple[Volume, Landmarks]:
+    """The image and its labelled vertebral centres (centroids of the mask labels)."""
+    from spinemark.evaluate.report import load_truth
+    from spinemark.io.readers import load_volume
+
+    vol = load_volume(case.image)
+    truth = load_truth(case.mask).vertebrae()
+    return vol, truth
+
+
+# ---------------------------------------------------------------- running a method
+
+
+@dataclass
+class VariantResult:
+    """One (case, variant) of the benchmark: its score, and the method's error if it failed."""
+
+    case: str
+    subset: str
+    variant: str
+    score: ScanScore | None
+    seconds: float = 0.0
+    error: str | None = None
+    box: tuple | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def row(self) -> dict:
+        row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
+        if self.score is not None:
+            row.update(self.score.summary_row())
+        row["crop_box"] = "" if self.box is None else f"{list(self.box[0])}-{list(self.box[1])}"
+        row["error"] = self.error or ""
+        return row
+
+
+def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None]:
+    """Run ``method.predict`` on one sample and score it.
+
+    A method that raises scores as an empty prediction (every vertebra missed), and the error is
+    returned, so a method that fails on hard inputs cannot look better for it.
+    """
+    from spinemark.landmarks import Landmarks as _L
+
+    t0 = time.perf_counter()
+    err = None
+    try:
+        pred = method.predict(sample.volume).landmarks
+    except (SpinemarkError, ValueError, RuntimeError, KeyError, IndexError) as exc:
+        log.warning("method failed on a %s sample: %s", sample.variant, exc)
+        pred, err = _L([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}"
+    dt = time.perf_counter() - t0
+    return score_scan(pred.vertebrae(), sample.truth, labelled=sample.labelled), dt, err
+
+
+def run_fov_benchmark(
+    method,
+    cases: Sequence[Case],
+    variants: Sequence[str] = DEFAULT_VARIANTS,
+    seed: int = 0,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    loader: Callable[[Case], tuple[Volume, Landmarks]] = load_case,
+) -> list[VariantResult]:
+    """Run ``method`` on every variant of every case.
+
+    Args:
+        method: Anything with ``predict(volume) -> Prediction`` (see :mod:`spinemark.methods.base`).
+        cases: From :func:`load_cases`.
+        variants: Variant names (:func:`expand_variants`).
+        seed: Seed of the random crops.
+        progress: Optional wrapper of the loop over cases.
+        loader: Reads a case (replaceable in tests).
+
+    Returns:
+        One :class:`VariantResult` per (case, variant) that the case supports; a case that cannot be read
+        gives one result of variant ``"load"`` carrying the error.
+    """
+    variants = expand_variants(variants)
+    out: list[VariantResult] = []
+    for case in progress(cases) if progress else cases:
+        try:
+            vol, truth = loader(case)
+        except SpinemarkError as exc:
+            out.append(VariantResult(case.key, case.subset, "load", None, error=str(exc)))
+            continue
+        for v in variants:
+            try:
+                sample = make_variant(vol, truth, v, key=case.key, seed=seed)
+            except ValueError as exc:
+                log.info("%s: no %s variant (%s)", case.key, v, exc)
+                sample = None
+            if sample is None:
+                continue
+            score, dt, err = evaluate_sample(method, sample)
+            out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box))
+    return out
+
+
+def summarize_variants(results: Sequence[VariantResult]) -> dict[str, dict[str, dict]]:
+    """``{subset: {variant: summarize(...) + n_failed + mean seconds}}`` in variant order."""
+    table: dict[str, dict[str, dict]] = {}
+    order = {v: i for i, v in enumerate(DEFAULT_VARIANTS)}
+    for sub in sorted({r.subset for r in results}):
+        rows = [r for r in results if r.subset == sub and r.score is not None]
+        table[sub] = {}
+        for v in sorted({r.variant for r in rows}, key=lambda v: order.get(v, 99)):
+            rs = [r for r in rows if r.variant == v]
+            m = summarize([r.score for r in rs])
+            m["n_failed"] = sum(1 for r in rs if r.error)
+            m["mean_seconds"] = round(float(np.mean([r.seconds for r in rs])), 3)
+            table[sub][v] = m
+    return table

@@ -1,0 +1,86 @@
+"""Render the field-of-view benchmark's results: CSV, JSON and a markdown report with plots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from spinemark.errors import OutputError
+from spinemark.evaluate import plots
+from spinemark.evaluate.fov import NAMED_VARIANTS, RANDOM_KS, VariantResult, summarize_variants
+from spinemark.evaluate.report import (
+    METRICS_NOTE,
+    PARTIAL_LABELS_NOTE,
+    csv_bytes,
+    landmark_rows,
+    metrics_table,
+    per_level_table,
+)
+from spinemark.io.writers import write_files
+
+FOV_FILES = ("fov_results.csv", "fov_landmarks.csv", "fov_summary.json", "fov_report.md", "fov_id_rate.png",
+             "fov_errors.png")
+"""What :func:`write_fov_report` writes."""
+
+
+def _variant_help() -> str:
+    named = "; ".join(f"`{k}`: {a} to {b or 'the caudal end of the image'}" for k, (a, b) in NAMED_VARIANTS.items())
+    return (f"Variants: `full`: the whole scan; {named}; `random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} "
+            "consecutive labelled vertebrae (window drawn from the seed and the case); `thick4mm`: sagittal slices "
+            "averaged into 4 mm slabs on a 4 mm grid. Cuts lie at the midpoints between labelled centres along the "
+            "spine axis (half the neighbouring spacing beyond the labelled ends). A variant is skipped for a scan "
+            "that does not label the levels it needs.")
+
+
+def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str, bytes]:
+    """The benchmark's files in memory: file name -> content.
+
+    Args:
+        results: From :func:`~spinemark.evaluate.fov.run_fov_benchmark`.
+        meta: Provenance shown at the top and stored in the JSON (method, weights, data, seed, versions...).
+    """
+    table = summarize_variants(results)
+    failures = [r for r in results if r.error]
+    md = ["# spinemark field-of-view benchmark", "", *(f"- {k}: `{v}`" for k, v in meta.items()), "",
+          _variant_help(), "", METRICS_NOTE, "", PARTIAL_LABELS_NOTE, ""]
+    for sub, rows in table.items():
+        md += [f"## {sub}", "", metrics_table(rows, "variant"), ""]
+        if "full" in rows:
+            md += [f"Per level, `full` variant ({sub}):", "", per_level_table(rows["full"]), ""]
+    md += ["![identification rate per variant](fov_id_rate.png)", "", "![error per variant](fov_errors.png)", ""]
+    if failures:
+        md += ["## Failures", "", "A failed prediction is scored as an empty one (every vertebra missed).", "",
+               *(f"- {r.case} / {r.variant}: {r.error}" for r in failures), ""]
+    rates = {f"{sub}:{v}": m["identification_rate"] for sub, rows in table.items() for v, m in rows.items()}
+    errs = {f"{sub}:{v}": [e for r in results if r.subset == sub and r.variant == v and r.score
+                           for e in r.score.errors_mm.values()]
+            for sub, rows in table.items() for v in rows}
+    lm = [row for r in results if r.score for row in landmark_rows(r.case, r.score, variant=r.variant, subset=r.subset)]
+    return {
+        "fov_results.csv": csv_bytes([r.row() for r in results]) if results else b"case\n",
+        "fov_landmarks.csv": csv_bytes(lm) if lm else b"key\n",
+        "fov_summary.json": json.dumps({"meta": meta, "per_subset": table}, indent=1).encode(),
+        "fov_report.md": "\n".join(md).encode(),
+        "fov_id_rate.png": plots.rate_bars(rates, "identification rate per variant"),
+        "fov_errors.png": plots.error_boxplot(errs, "localization error per variant", "subset:variant"),
+    }
+
+
+def write_fov_report(results: Sequence[VariantResult], out_dir: str | Path, meta: dict, overwrite: bool = False) -> list[Path]:
+    """Write :func:`render_fov_report`'s files into ``out_dir``, all or nothing.
+
+    Raises:
+        OutputError: A file exists and ``overwrite`` is false.
+    """
+    out_dir = Path(out_dir)
+    if not overwrite:
+        check_free(out_dir)
+    return write_files({out_dir / k: v for k, v in render_fov_report(results, meta).items()}, overwrite=overwrite)
+
+
+def check_free(out_dir: str | Path) -> None:
+    """Raise :class:`OutputError` if a benchmark file already exists in ``out_dir`` (call before the work)."""
+    for f in FOV_FILES:
+        if (Path(out_dir) / f).exists():
+            raise OutputError(Path(out_dir) / f, "output exists; use --overwrite to replace it")

@@ -1,0 +1,397 @@
+"""Accuracy metrics: pure functions on :class:`~spinemark.landmarks.Landmarks`, label maps and boxes.
+
+Landmark metrics follow Glocker et al. (MICCAI 2012 / 2013):
+
+- **localization error**: distance (mm) between a true centre and the prediction with the same name;
+- **identification**: a true vertebra is identified when the prediction with its name lies within
+  ``radius_mm`` (20 mm) of its true centre *and* no other true centre is closer to that prediction.
+
+Partially labelled truth. A truth carries its set of *labelled levels* (by default the names it holds;
+a crop of a scan passes the full scan's labelled set). Each prediction is then classed as
+
+- ``tp``: its name is a true landmark of the scan and it identifies that landmark;
+- ``fp``: its name is labelled but it does not identify it (wrong place, a neighbour's place, or a
+  labelled level that is not in view), or its name is unlabelled but it lies within ``radius_mm`` of a
+  true centre that is the closest true centre to it (a mislabel of that vertebra);
+- ``unverifiable``: its name is not labelled in the scan and no true centre lies within ``radius_mm``
+  of it: the truth cannot say whether it is right, so it is neither a true nor a false positive.
+
+Example:
+    >>> from spinemark.landmarks import Landmark, Landmarks
+    >>> truth = Landmarks([Landmark("L4", (0, 0, 40)), Landmark("L5", (0, 0, 0))])
+    >>> pred = Landmarks([Landmark("L4", (0, 0, 38)), Landmark("L5", (0, 0, 40)), Landmark("S1", (0, 0, -40))])
+    >>> s = score_scan(pred, truth)
+    >>> s.identified, s.n_fp, s.n_unverifiable, s.subset_correct
+    ({'L4': True, 'L5': False}, 1, 1, False)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spinemark import anatomy
+from spinemark.landmarks import Landmarks
+
+RADIUS_MM = 20.0
+"""Identification radius of Glocker et al."""
+
+ERROR_THRESHOLDS_MM = (5.0, 10.0, 20.0)
+"""Radii of the "within" rates reported with every localization error."""
+
+NONE = "-"
+"""Stands for "no landmark" in confusion pairs: a missed truth or a prediction near no true centre."""
+
+
+def _order(name: str) -> float:
+    if name == NONE:
+        return 1e9
+    lid = anatomy.name_to_id(name)
+    return anatomy.order(lid - anatomy.DISC_OFFSET) + 0.5 if anatomy.is_disc(lid) else anatomy.order(name)
+
+
+def sort_levels(names: Iterable[str]) -> list[str]:
+    """Sort vertebra/disc names cranial to caudal; :data:`NONE` goes last."""
+    return sorted(set(names), key=_order)
+
+
+@dataclass
+class ScanScore:
+    """Every landmark metric of one scan (see the module docstring for the rules).
+
+    Attributes:
+        true_names: Names of the true landmarks in view, cranial to caudal.
+        labelled: The scan's labelled levels (a superset of ``true_names``).
+        pred_names: Names of all predictions.
+        errors_mm: Localization error per true name that has a prediction of the same name.
+        identified: Per true name, whether it is identified.
+        outcome: Per predicted name, ``"tp"``, ``"fp"`` or ``"unverifiable"``.
+        confusion: ``(true name, predicted name)`` pairs: one per judged prediction (true name is the
+            closest true centre within the radius, else :data:`NONE`) and one ``(true, NONE)`` per
+            true landmark that no judged prediction lies close to.
+    """
+
+    true_names: list[str]
+    labelled: list[str]
+    pred_names: list[str]
+    errors_mm: dict[str, float] = field(default_factory=dict)
+    identified: dict[str, bool] = field(default_factory=dict)
+    outcome: dict[str, str] = field(default_factory=dict)
+    confusion: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def n_true(self) -> int:
+        return len(self.true_names)
+
+    @property
+    def n_pred(self) -> int:
+        return len(self.pred_names)
+
+    @property
+    def n_identified(self) -> int:
+        return sum(self.identified.values())
+
+    @property
+    def missed(self) -> list[str]:
+        """True landmarks not identified."""
+        return [n for n in self.true_names if not self.identified[n]]
+
+    @property
+    def false_positives(self) -> list[str]:
+        return [n for n in self.pred_names if self.outcome[n] == "fp"]
+
+    @property
+    def unverifiable(self) -> list[str]:
+        return [n for n in self.pred_names if self.outcome[n] == "unverifiable"]
+
+    @property
+    def n_fp(self) -> int:
+        return len(self.false_positives)
+
+    @property
+    def n_missed(self) -> int:
+        return len(self.missed)
+
+    @property
+    def n_unverifiable(self) -> int:
+        return len(self.unverifiable)
+
+    @property
+    def identification_rate(self) -> float:
+        """Identified / true landmarks in view (NaN when none is in view)."""
+        return self.n_identified / self.n_true if self.n_true else float("nan")
+
+    @property
+    def subset_correct(self) -> bool:
+        """Every true landmark in view identified and no false positive (unverifiable ones are allowed)."""
+        return self.n_missed == 0 and self.n_fp == 0
+
+    def summary_row(self) -> dict:
+        """The scan's numbers as a flat dict (one CSV row)."""
+        err = list(self.errors_mm.values())
+        return {
+            "n_true": self.n_true,
+            "n_pred": self.n_pred,
+            "n_identified": self.n_identified,
+            "identification_rate": _round(self.identification_rate),
+            "mean_error_mm": _round(float(np.mean(err))) if err else None,
+            "median_error_mm": _round(float(np.median(err))) if err else None,
+            "n_fp": self.n_fp,
+            "n_missed": self.n_missed,
+            "n_unverifiable": self.n_unverifiable,
+            "subset_correct": self.subset_correct,
+            "true_levels": " ".join(self.true_names),
+            "labelled_levels": " ".join(self.labelled),
+            "missed_levels": " ".join(self.missed),
+            "fp_levels": " ".join(self.false_positives),
+            "unverifiable_levels": " ".join(self.unverifiable),
+        }
+
+
+def localization_errors(pred: Landmarks, truth: Landmarks) -> dict[str, float]:
+    """Distance (mm) between each true landmark and the prediction with the same name.
+
+    True landmarks without a same-name prediction are left out (count them with :func:`score_scan`).
+    """
+    return {
+        t.name: float(np.linalg.norm(np.subtract(pred[t.name].position_mm, t.position_mm)))
+        for t in truth
+        if t.name in pred
+    }
+
+
+def score_scan(
+    pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None, radius_mm: float = RADIUS_MM
+) -> ScanScore:
+    """Score the predictions of one scan against its (possibly partial) truth.
+
+    Args:
+        pred: Predicted landmarks (pass ``.vertebrae()`` of both sides to score vertebrae only).
+        truth: True landmarks in view; all of them labelled.
+        labelled: The scan's labelled levels; defaults to ``truth.names``. Names in ``truth`` are
+            always labelled. A crop passes the full scan's set, so a prediction of a labelled level that
+            was cut away is a false positive.
+        radius_mm: Identification radius.
+
+    Returns:
+        The :class:`ScanScore`.
+    """
+    true_names = list(truth.names)
+    lab = set(true_names) | set(labelled or ())
+    tpos = truth.positions_mm
+    errors = localization_errors(pred, truth)
+    identified = {n: False for n in true_names}
+    outcome: dict[str, str] = {}
+    confusion: list[tuple[str, str]] = []
+    near_truth: set[str] = set()
+    for p in pred:
+        if len(true_names):
+            d = np.linalg.norm(tpos - np.asarray(p.position_mm), axis=1)
+            j = int(np.argmin(d))
+            nearest, d_near = true_names[j], float(d[j])
+        else:
+            nearest, d_near = NONE, float("inf")
+        close = d_near <= radius_mm
+        if p.name in identified:
+            ok = errors[p.name] <= radius_mm and errors[p.name] <= d_near + 1e-9
+            identified[p.name] = ok
+            outcome[p.name] = "tp" if ok else "fp"
+        elif p.name in lab or close:
+            outcome[p.name] = "fp"
+        else:
+            outcome[p.name] = "unverifiable"
+            continue
+        true_side = (p.name if outcome[p.name] == "tp" else nearest) if close else NONE
+        confusion.append((true_side, p.name))
+        if true_side != NONE:
+            near_truth.add(true_side)
+    confusion += [(n, NONE) for n in true_names if n not in near_truth]
+    return ScanScore(true_names, sort_levels(lab), list(pred.names), errors, identified, outcome, confusion)
+
+
+# ---------------------------------------------------------------- aggregation over scans
+
+
+def error_stats(errors: Sequence[float], n_total: int | None = None) -> dict:
+    """Mean, median, std and max of errors (mm), and the share within 5, 10 and 20 mm.
+
+    Args:
+        errors: Localization errors in mm.
+        n_total: Denominator of the "within" rates; defaults to ``len(errors)``. Pass the number of
+            true landmarks so that a landmark with no prediction counts as outside every radius.
+    """
+    e = np.asarray(list(errors), dtype=np.float64)
+    n_total = len(e) if n_total is None else n_total
+    out = {"n": int(len(e)), "n_total": int(n_total)}
+    if len(e):
+        out.update(mean_mm=_round(e.mean()), median_mm=_round(np.median(e)), std_mm=_round(e.std()), max_mm=_round(e.max()))
+    else:
+        out.update(mean_mm=None, median_mm=None, std_mm=None, max_mm=None)
+    for t in ERROR_THRESHOLDS_MM:
+        out[f"within_{t:g}mm"] = _round(np.count_nonzero(e <= t) / n_total) if n_total else None
+    return out
+
+
+def summarize(scores: Sequence[ScanScore]) -> dict:
+    """Pool scans: identification rate, errors, per-level rates, subset accuracy, FP, misses, confusion.
+
+    Rates are pooled over landmarks (identified / true landmarks of all scans), as in Glocker et al.;
+    subset accuracy is the share of scans with every landmark identified and no false positive.
+    """
+    n_true = sum(s.n_true for s in scores)
+    n_id = sum(s.n_identified for s in scores)
+    all_err = [e for s in scores for e in s.errors_mm.values()]
+    per_level: dict[str, dict] = {}
+    levels = sort_levels(n for s in scores for n in s.true_names)
+    for lv in levels:
+        present = [s for s in scores if lv in s.identified]
+        errs = [s.errors_mm[lv] for s in present if lv in s.errors_mm]
+        row = {"n_true": len(present), "identification_rate": _round(sum(s.identified[lv] for s in present) / len(present))}
+        row.update({k: v for k, v in error_stats(errs, len(present)).items() if k != "n_total"})
+        row["n_fp"] = sum(1 for s in scores for n in s.false_positives if n == lv)
+        per_level[lv] = row
+    conf = Counter(pair for s in scores for pair in s.confusion)
+    return {
+        "n_scans": len(scores),
+        "n_true": n_true,
+        "n_pred": sum(s.n_pred for s in scores),
+        "n_identified": n_id,
+        "identification_rate": _round(n_id / n_true) if n_true else None,
+        "error": error_stats(all_err, n_true),
+        "subset_accuracy": _round(np.mean([s.subset_correct for s in scores])) if scores else None,
+        "n_fp": sum(s.n_fp for s in scores),
+        "n_missed": sum(s.n_missed for s in scores),
+        "n_unverifiable": sum(s.n_unverifiable for s in scores),
+        "fp_per_scan": _round(sum(s.n_fp for s in scores) / len(scores)) if scores else None,
+        "per_level": per_level,
+        "confusion": confusion_table(conf),
+    }
+
+
+def confusion_table(pairs: Counter | Iterable[tuple[str, str]]) -> dict:
+    """Confusion matrix from ``(true, predicted)`` pairs: ``{"rows": [...], "cols": [...], "counts": [[...]]}``.
+
+    Rows are true names (plus :data:`NONE` for predictions near no true centre), columns predicted names
+    (plus :data:`NONE` for missed truths); an off-by-one labelling shows as a diagonal band beside the
+    main diagonal.
+    """
+    pairs = pairs if isinstance(pairs, Counter) else Counter(pairs)
+    rows = sort_levels(t for t, _ in pairs)
+    cols = sort_levels(p for _, p in pairs)
+    return {"rows": rows, "cols": cols, "counts": [[int(pairs.get((r, c), 0)) for c in cols] for r in rows]}
+
+
+# ---------------------------------------------------------------- masks
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient of two boolean masks (1.0 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * int(np.count_nonzero(a & b)) / s
+
+
+def dice_per_level(pred_labels: np.ndarray, true_labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[str, float]:
+    """Dice per label id (by name), for the ids present in the truth (or the given ``ids``).
+
+    Both maps must be on the same grid. A level present in the truth and absent from the prediction
+    scores 0.
+    """
+    if pred_labels.shape != true_labels.shape:
+        raise ValueError(f"label maps differ in shape: {pred_labels.shape} vs {true_labels.shape}")
+    ids = [int(i) for i in np.unique(true_labels) if i != 0] if ids is None else [int(i) for i in ids]
+    return {anatomy.id_to_name(i): dice(pred_labels == i, true_labels == i) for i in ids}
+
+
+def dice_per_instance(pred_instances: np.ndarray, true_instances: np.ndarray) -> dict[int, float]:
+    """Dice of every true instance with the predicted instance that overlaps it most, labels ignored.
+
+    Instance ids are arbitrary non-zero integers (e.g. connected components); a true instance that no
+    prediction overlaps scores 0.
+    """
+    if pred_instances.shape != true_instances.shape:
+        raise ValueError(f"instance maps differ in shape: {pred_instances.shape} vs {true_instances.shape}")
+    out = {}
+    for t in (int(i) for i in np.unique(true_instances) if i != 0):
+        tm = true_instances == t
+        cand, counts = np.unique(pred_instances[tm], return_counts=True)
+        keep = cand != 0
+        if not keep.any():
+            out[t] = 0.0
+            continue
+        best = int(cand[keep][np.argmax(counts[keep])])
+        out[t] = dice(pred_instances == best, tm)
+    return out
+
+
+# ---------------------------------------------------------------- 2D boxes
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes ``(x0, y0, x1, y1)`` in continuous coordinates."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def average_precision(
+    predictions: Sequence[Sequence[tuple]], truths: Sequence[Sequence[tuple]], iou_threshold: float = 0.5
+) -> dict:
+    """Mean average precision of labelled 2D boxes over a set of images.
+
+    Args:
+        predictions: Per image, ``(label, score, (x0, y0, x1, y1))`` detections.
+        truths: Per image, ``(label, (x0, y0, x1, y1))`` true boxes.
+        iou_threshold: A detection is a true positive when its IoU with a still unmatched true box of the
+            same label is at least this (0.5 for mAP@50, 0.75 for mAP@75).
+
+    Returns:
+        ``{"mAP": float, "per_class": {label: AP}}``. Detections are matched greedily by descending score,
+        each true box at most once (PASCAL VOC); AP is the area under the precision envelope at every
+        recall step (all-point interpolation). Classes with no true box are left out of the mean.
+    """
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} prediction lists for {len(truths)} truth lists")
+    labels = sorted({t[0] for img in truths for t in img}, key=str)
+    per_class = {}
+    for lab in labels:
+        n_gt = sum(1 for img in truths for t in img if t[0] == lab)
+        dets = sorted(
+            ((float(d[1]), i, d[2]) for i, img in enumerate(predictions) for d in img if d[0] == lab),
+            key=lambda x: -x[0],
+        )
+        used = [np.zeros(sum(1 for t in img if t[0] == lab), bool) for img in truths]
+        gts = [[t[1] for t in img if t[0] == lab] for img in truths]
+        tp = np.zeros(len(dets))
+        for k, (_, i, box) in enumerate(dets):
+            ious = [box_iou(box, g) for g in gts[i]]
+            if ious:
+                j = int(np.argmax(np.where(used[i], -1.0, ious)))
+                if not used[i][j] and ious[j] >= iou_threshold:
+                    used[i][j] = True
+                    tp[k] = 1
+        per_class[lab] = _ap(tp, n_gt)
+    return {"mAP": float(np.mean(list(per_class.values()))) if per_class else float("nan"), "per_class": per_class}
+
+
+def _ap(tp: np.ndarray, n_gt: int) -> float:
+    if n_gt == 0 or len(tp) == 0:
+        return 0.0
+    ctp = np.cumsum(tp)
+    recall = ctp / n_gt
+    precision = ctp / np.arange(1, len(tp) + 1)
+    r = np.concatenate([[0.0], recall])
+    p = np.concatenate([[0.0], precision])
+    for i in range(len(p) - 2, -1, -1):
+        p[i] = max(p[i], p[i + 1])
+    return float(np.sum((r[1:] - r[:-1]) * p[1:]))
+
+
+def _round(v, nd: int = 4):
+    v = float(v)
+    return None if not np.isfinite(v) else round(v, nd)

@@ -1,0 +1,137 @@
+"""Find prediction and truth files in two folders and pair them by a common key.
+
+Pairing rule. The key of a file is its name without
+
+1. its file suffix: ``.landmarks.json``, ``.mrk.json``, ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``, ...;
+2. then one trailing role tag, if present (longest first): ``_seg-vert_msk``, ``_seg-vert``,
+   ``_seg``, ``_msk``, ``_mask``, ``_labels``, ``_label``, ``_img``, ``_image``.
+
+So ``VB3_01_img.landmarks.json`` (the prediction for ``VB3_01_img.nii.gz``) pairs with
+``VB3_01_seg-vert_msk.nii.gz`` (key ``VB3_01``), and ``scan.landmarks.json`` with ``scan.nii.gz``.
+
+Predictions are ``<stem>.landmarks.json`` (a Slicer ``<stem>.mrk.json`` is used only where no
+``.landmarks.json`` of that key exists). In the truth folder, per key, the first kind found wins:
+``.landmarks.json``, then ``.mrk.json``, then a mask (an image named with ``_seg``, ``_msk``, ``_mask`` or
+``_label``), then any other image, which must then be a label image. So a dataset folder that holds
+``X_img.nii.gz`` beside ``X_seg-vert_msk.nii.gz`` uses the mask. VerSe ``_ctd.json`` files are ignored.
+Both folders are searched recursively; two files of one kind with the same key are an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from spinemark.errors import InputError
+from spinemark.io.readers import image_suffix
+
+ROLE_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_labels", "_label", "_img", "_image")
+MASK_MARKERS = ("_seg", "_msk", "_mask", "_label")
+LANDMARK_SUFFIXES = (".landmarks.json", ".mrk.json")
+
+# Truth kinds, by priority (lower wins).
+_KIND_RANK = {"landmarks": 0, "mrk": 1, "mask": 2, "image": 3}
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A prediction file and its truth file, with their common key."""
+
+    key: str
+    pred: Path
+    truth: Path
+
+    @property
+    def truth_kind(self) -> str:
+        return file_kind(self.truth)[0]
+
+
+def file_kind(path: str | Path) -> tuple[str, str] | None:
+    """``(kind, stem)`` of a file spinemark can evaluate, or ``None``.
+
+    Kinds: ``landmarks`` (``.landmarks.json``), ``mrk`` (Slicer ``.mrk.json``), ``mask`` (image whose
+    stem holds a mask marker) and ``image`` (any other image).
+    """
+    name = Path(path).name
+    low = name.lower()
+    if low.endswith(".landmarks.json"):
+        return "landmarks", name[: -len(".landmarks.json")]
+    if low.endswith(".mrk.json"):
+        return "mrk", name[: -len(".mrk.json")]
+    suf = image_suffix(name)
+    if suf:
+        stem = name[: len(name) - len(suf)]
+        return ("mask" if any(m in stem.lower() for m in MASK_MARKERS) else "image"), stem
+    return None
+
+
+def pair_key(path: str | Path) -> str:
+    """The pairing key of a file (see the module docstring).
+
+    Example:
+        >>> pair_key("VB3_01_seg-vert_msk.nii.gz"), pair_key("VB3_01_img.landmarks.json")
+        ('VB3_01', 'VB3_01')
+    """
+    kind = file_kind(path)
+    stem = kind[1] if kind else Path(path).name
+    for tag in sorted(ROLE_TAGS, key=len, reverse=True):
+        if stem.lower().endswith(tag) and len(stem) > len(tag):
+            return stem[: -len(tag)]
+    return stem
+
+
+def _walk(folder: Path) -> list[Path]:
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        out += [Path(root) / f for f in sorted(files) if not f.startswith(".")]
+    return out
+
+
+def _index(folder: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Path], list[str]]:
+    """Best file per key among ``kinds``; errors for ambiguous keys."""
+    best: dict[str, tuple[int, Path]] = {}
+    clashes: dict[str, list[Path]] = {}
+    for f in _walk(folder):
+        k = file_kind(f)
+        if k is None or k[0] not in kinds:
+            continue
+        key, rank = pair_key(f), _KIND_RANK[k[0]]
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, f)
+            clashes.pop(key, None)
+        elif rank == best[key][0]:
+            clashes.setdefault(key, [best[key][1]]).append(f)
+    errors = [
+        str(InputError(files[0], f"key {key!r} is shared by {', '.join(str(p) for p in files[1:])}; rename one"))
+        for key, files in sorted(clashes.items())
+    ]
+    return {k: v[1] for k, v in best.items() if k not in clashes}, errors
+
+
+def find_pairs(pred_dir: str | Path, truth_dir: str | Path) -> tuple[list[Pair], list[str]]:
+    """Pair the prediction files of ``pred_dir`` with the truth files of ``truth_dir``.
+
+    Returns:
+        The pairs sorted by key, and one error message (naming the file) per prediction without truth,
+        truth without prediction, or ambiguous key.
+
+    Raises:
+        InputError: A folder is missing, or holds no usable file at all.
+    """
+    pred_dir, truth_dir = Path(pred_dir), Path(truth_dir)
+    for d, what in ((pred_dir, "prediction"), (truth_dir, "truth")):
+        if not d.is_dir():
+            raise InputError(d, f"{what} folder does not exist")
+    preds, perr = _index(pred_dir, ("landmarks", "mrk"))
+    truths, terr = _index(truth_dir, ("landmarks", "mrk", "mask", "image"))
+    if not preds and not perr:
+        raise InputError(pred_dir, "no prediction files (<stem>.landmarks.json or <stem>.mrk.json) found")
+    if not truths and not terr:
+        raise InputError(truth_dir, "no truth files (label images, .landmarks.json or .mrk.json) found")
+    errors = perr + terr
+    pairs = [Pair(k, preds[k], truths[k]) for k in sorted(preds) if k in truths]
+    errors += [str(InputError(preds[k], f"no truth file with key {k!r} in {truth_dir}")) for k in sorted(preds) if k not in truths]
+    errors += [str(InputError(truths[k], f"no prediction file with key {k!r} in {pred_dir}")) for k in sorted(truths) if k not in preds]
+    return pairs, errors

@@ -1,0 +1,365 @@
+"""Evaluate prediction files against truth files: one pair -> a folder, with CSV, JSON, markdown and plots.
+
+Layers: :func:`~spinemark.evaluate.metrics.score_scan` (pure, on ``Landmarks``) ->
+:func:`evaluate_pair` (two files) -> :func:`evaluate_dirs` (two folders, writes the report).
+Files are paired as described in :mod:`spinemark.evaluate.pairing`.
+
+Example:
+    >>> from spinemark.evaluate import evaluate_dirs
+    >>> s = evaluate_dirs("preds/", "truth/", "eval/")     # doctest: +SKIP
+    >>> s.metrics["identification_rate"], s.errors          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spinemark.errors import InputError, OutputError, SpinemarkError
+from spinemark.evaluate import plots
+from spinemark.evaluate.metrics import ERROR_THRESHOLDS_MM, RADIUS_MM, ScanScore, score_scan, sort_levels, summarize
+from spinemark.evaluate.pairing import Pair, file_kind, find_pairs
+from spinemark.io.writers import read_landmarks, write_files
+from spinemark.landmarks import Landmarks
+
+log = logging.getLogger(__name__)
+
+REPORT_FILES = (
+    "per_scan.csv", "per_landmark.csv", "summary.json", "report.md",
+    "error_per_level.png", "error_per_fov.png", "confusion.png",
+)
+"""What :func:`evaluate_dirs` writes into its output folder."""
+
+FOV_BUCKETS = ((1, 2), (3, 4), (5, 6), (7, 9), (10, 99))
+"""Field-of-view buckets, by the number of labelled vertebrae in view."""
+
+PARTIAL_LABELS_NOTE = (
+    "**Partially labelled truth.** Each scan's truth lists the levels it labels (by default the levels "
+    "present in the truth; a crop keeps the labelled set of its full scan). A predicted name that is not "
+    f"among them is *unverifiable*: it counts neither as a true nor as a false positive, unless it lies within "
+    f"{RADIUS_MM:g} mm of a labelled true centre that is the closest true centre to it; then it is a mislabel of "
+    "that vertebra and counts as a false positive (and in the confusion matrix). A prediction of a labelled "
+    "level that is not in view (cut away by a crop) is a false positive. Unverifiable predictions are counted "
+    "separately and do not break subset accuracy."
+)
+METRICS_NOTE = (
+    f"Identification (Glocker et al.): a true vertebra is identified when the prediction with its name lies within "
+    f"{RADIUS_MM:g} mm of its centre and no other true centre is closer to that prediction; the rate is pooled "
+    "over vertebrae. Mean/median error: over true vertebrae that have a prediction of the same name. "
+    "Within 5/10/20 mm: share of *all* true vertebrae (no prediction = outside). Subset accuracy: share of scans "
+    "with every labelled vertebra in view identified and no false positive. Misses: true vertebrae not identified."
+)
+
+
+def fov_bucket(n_vertebrae: int) -> str:
+    """The field-of-view bucket label of a scan with ``n_vertebrae`` labelled vertebrae in view."""
+    for lo, hi in FOV_BUCKETS:
+        if lo <= n_vertebrae <= hi:
+            return f"{lo}-{hi} vertebrae" if hi < 99 else f"{lo}+ vertebrae"
+    return "0 vertebrae"
+
+
+@dataclass
+class ScanResult:
+    """The outcome of one pair: its score, or the error that stopped it."""
+
+    key: str
+    pred: Path
+    truth: Path
+    score: ScanScore | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def row(self) -> dict:
+        row = {"key": self.key, "pred_file": str(self.pred), "truth_file": str(self.truth)}
+        if self.score is not None:
+            row["fov_bucket"] = fov_bucket(self.score.n_true)
+            row.update(self.score.summary_row())
+        row["error"] = self.error or ""
+        row["notes"] = "; ".join(self.notes)
+        return row
+
+
+@dataclass
+class Summary:
+    """What :func:`evaluate_dirs` found.
+
+    Attributes:
+        metrics: Pooled metrics of all scored scans (:func:`~spinemark.evaluate.metrics.summarize`).
+        per_fov: The same per field-of-view bucket.
+        scans: One :class:`ScanResult` per pair (failed pairs carry their error).
+        errors: One message per unpaired, ambiguous or unreadable file; each names the file.
+        outputs: The files written.
+    """
+
+    metrics: dict
+    per_fov: dict[str, dict]
+    scans: list[ScanResult]
+    errors: list[str]
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def n_scored(self) -> int:
+        return sum(1 for s in self.scans if s.ok)
+
+    def headline(self) -> str:
+        """One line for people: scans scored, identification rate, mean error, subset accuracy, problems."""
+        m = self.metrics or {}
+        err = (m.get("error") or {}).get("mean")
+
+        def pct(v):
+            return "n/a" if v is None else f"{100 * v:.1f}%"
+
+        return (f"{self.n_scored} of {len(self.scans)} scans scored: identification {pct(m.get('identification_rate'))}, "
+                f"mean error {'n/a' if err is None else f'{err:.2f} mm'}, subset accuracy {pct(m.get('subset_accuracy'))}"
+                f"; {len(self.errors)} problem(s); report in {self.outputs[0].parent if self.outputs else '-'}")
+
+    def to_dict(self) -> dict:
+        return {
+            "n_pairs": len(self.scans),
+            "n_scored": self.n_scored,
+            "metrics": self.metrics,
+            "per_fov_bucket": self.per_fov,
+            "errors": self.errors,
+            "radius_mm": RADIUS_MM,
+            "error_thresholds_mm": list(ERROR_THRESHOLDS_MM),
+        }
+
+
+# ---------------------------------------------------------------- one pair
+
+
+def load_truth(path: str | Path) -> Landmarks:
+    """Read true landmarks from a ``.landmarks.json``, ``.mrk.json`` or label image (centroids per label).
+
+    Raises:
+        InputError: The file is unreadable, or the image is not a label image of registry ids.
+    """
+    p = Path(path)
+    kind = file_kind(p)
+    if kind is None:
+        raise InputError(p, "not a truth file (label image, .landmarks.json or .mrk.json)")
+    if kind[0] in ("landmarks", "mrk"):
+        return read_landmarks(p)
+    from spinemark.io.readers import load_volume
+
+    vol = load_volume(p)
+    data = vol.data
+    if np.issubdtype(data.dtype, np.floating):
+        if not np.array_equal(data, np.round(data)):
+            raise InputError(p, "not a label image: voxel values are not integers")
+        data = data.astype(np.int32)
+    lms = Landmarks.from_label_map(data, vol.affine, geometry=vol.source)
+    if not len(lms):
+        raise InputError(p, "label image holds no vertebra or disc label of the registry (ids 1..32, 101..132)")
+    return lms
+
+
+def evaluate_landmarks(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None) -> ScanScore:
+    """Score the vertebrae of one prediction against one truth (discs are left out)."""
+    return score_scan(pred.vertebrae(), truth.vertebrae(), labelled=labelled)
+
+
+def evaluate_pair(pred_path: str | Path, truth_path: str | Path, labelled: Iterable[str] | None = None,
+                  key: str | None = None) -> ScanResult:
+    """Read and score one prediction file against one truth file.
+
+    Raises:
+        InputError: Either file is unreadable, or the truth holds no vertebra.
+    """
+    pred_path, truth_path = Path(pred_path), Path(truth_path)
+    pred = read_landmarks(pred_path)
+    truth = load_truth(truth_path)
+    if not len(truth.vertebrae()):
+        raise InputError(truth_path, "truth holds no vertebra landmark (discs only are not scored)")
+    notes = []
+    gp, gt = pred.geometry, truth.geometry
+    if gp is not None and gt is not None and (
+        tuple(gp.shape) != tuple(gt.shape) or not np.allclose(gp.affine, gt.affine, atol=1e-3)
+    ):
+        notes.append("prediction and truth refer to different image grids; compared in world mm")
+    score = evaluate_landmarks(pred, truth, labelled)
+    return ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes)
+
+
+# ---------------------------------------------------------------- a folder
+
+
+def evaluate_dirs(
+    pred_dir: str | Path,
+    truth_dir: str | Path,
+    out_dir: str | Path,
+    overwrite: bool = False,
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Summary:
+    """Evaluate every prediction of ``pred_dir`` against its truth in ``truth_dir``; write the report.
+
+    Writes into ``out_dir``: ``per_scan.csv``, ``per_landmark.csv``, ``summary.json``, ``report.md`` and
+    PNG plots (error per level, error per field-of-view bucket, confusion matrix). An unpaired,
+    ambiguous or unreadable file is reported (in ``Summary.errors`` and the report) and skipped.
+
+    Args:
+        pred_dir: Folder of ``<stem>.landmarks.json`` predictions (searched recursively).
+        truth_dir: Folder of label images, ``.landmarks.json`` or ``.mrk.json`` truths.
+        out_dir: Report folder (created).
+        overwrite: Replace existing report files; without it they are refused before any work.
+        progress: Optional wrapper of the loop over pairs (e.g. ``tqdm``), owned by the caller.
+
+    Raises:
+        InputError: A folder is missing or holds no usable file.
+        OutputError: A report file exists and ``overwrite`` is false, or ``out_dir`` is not writable.
+    """
+    out_dir = Path(out_dir)
+    targets = [out_dir / f for f in REPORT_FILES]
+    if not overwrite:
+        for t in targets:
+            if t.exists():
+                raise OutputError(t, "output exists; use --overwrite to replace it")
+    pairs, errors = find_pairs(pred_dir, truth_dir)
+    scans = []
+    for pair in progress(pairs) if progress else pairs:
+        scans.append(_evaluate_safely(pair))
+    errors = errors + [s.error for s in scans if not s.ok]
+    scored = [s for s in scans if s.ok]
+    metrics = summarize([s.score for s in scored])
+    per_fov = _per_bucket(scored)
+    summary = Summary(metrics, per_fov, scans, errors)
+    contents = render_report(summary, title="spinemark evaluation", sources={"predictions": str(pred_dir),
+                                                                              "truth": str(truth_dir)})
+    summary.outputs = write_files({out_dir / name: data for name, data in contents.items()}, overwrite=overwrite)
+    log.info("evaluated %d pairs (%d errors) into %s", len(scored), len(errors), out_dir)
+    return summary
+
+
+def _evaluate_safely(pair: Pair) -> ScanResult:
+    try:
+        return evaluate_pair(pair.pred, pair.truth, key=pair.key)
+    except SpinemarkError as exc:
+        log.info("skipped %s: %s", pair.key, exc)
+        return ScanResult(pair.key, pair.pred, pair.truth, error=str(exc))
+    except (ValueError, KeyError, OSError, MemoryError) as exc:  # a malformed file must not stop the folder
+        log.exception("unexpected failure on %s", pair.key)
+        return ScanResult(pair.key, pair.pred, pair.truth, error=str(InputError(pair.pred, f"{exc.__class__.__name__}: {exc}")))
+
+
+def _per_bucket(scans: Sequence[ScanResult]) -> dict[str, dict]:
+    groups: dict[str, list[ScanScore]] = {}
+    for s in sorted(scans, key=lambda s: s.score.n_true):
+        groups.setdefault(fov_bucket(s.score.n_true), []).append(s.score)
+    return {k: summarize(v) for k, v in groups.items()}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """CSV text of dict rows (columns: every key, in first-seen order)."""
+    buf = io.StringIO()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def landmark_rows(key: str, score: ScanScore, **extra) -> list[dict]:
+    """One row per true vertebra of a scan: error, identified, within each threshold."""
+    rows = []
+    for n in score.true_names:
+        e = score.errors_mm.get(n)
+        rows.append({**extra, "key": key, "level": n, "predicted": e is not None,
+                     "error_mm": None if e is None else round(e, 3), "identified": score.identified[n]})
+    return rows
+
+
+def _fmt(v, pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:.1f}%" if pct else (f"{v:.2f}" if isinstance(v, float) else str(v))
+
+
+METRIC_COLUMNS = ("scans", "vertebrae", "ID rate", "mean mm", "median mm", "<=5 mm", "<=10 mm", "<=20 mm",
+                  "subset acc.", "FP", "misses", "unverifiable")
+
+
+def metrics_row(m: dict) -> list[str]:
+    """The cells of one :data:`METRIC_COLUMNS` table row from a :func:`summarize` dict."""
+    e = m["error"]
+    return [str(m["n_scans"]), str(m["n_true"]), _fmt(m["identification_rate"], True), _fmt(e["mean_mm"]),
+            _fmt(e["median_mm"]), _fmt(e["within_5mm"], True), _fmt(e["within_10mm"], True),
+            _fmt(e["within_20mm"], True), _fmt(m["subset_accuracy"], True), str(m["n_fp"]), str(m["n_missed"]),
+            str(m["n_unverifiable"])]
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def metrics_table(groups: dict[str, dict], first: str = "group") -> str:
+    """A markdown table with one row per named :func:`summarize` dict."""
+    return md_table((first, *METRIC_COLUMNS), [[name, *metrics_row(m)] for name, m in groups.items()])
+
+
+def per_level_table(metrics: dict) -> str:
+    """Markdown table of the per-level numbers of a :func:`summarize` dict."""
+    rows = [[lv, str(r["n_true"]), _fmt(r["identification_rate"], True), _fmt(r["mean_mm"]), _fmt(r["median_mm"]),
+             _fmt(r["within_5mm"], True), _fmt(r["within_10mm"], True), _fmt(r["within_20mm"], True), str(r["n_fp"])]
+            for lv, r in metrics["per_level"].items()]
+    return md_table(("level", "n", "ID rate", "mean mm", "median mm", "<=5 mm", "<=10 mm", "<=20 mm", "FP"), rows)
+
+
+def confusion_md(table: dict) -> str:
+    """Markdown table of a confusion matrix (rows true, columns predicted)."""
+    rows = [[r, *(str(c) if c else "." for c in counts)] for r, counts in zip(table["rows"], table["counts"])]
+    return md_table(("true \\ pred", *table["cols"]), rows)
+
+
+def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict[str, bytes]:
+    """All report files of :func:`evaluate_dirs` in memory: file name -> content."""
+    scored = [s for s in summary.scans if s.ok]
+    m = summary.metrics
+    lm_rows = [r for s in scored for r in landmark_rows(s.key, s.score)]
+    by_level: dict[str, list[float]] = {}
+    for r in lm_rows:
+        by_level.setdefault(r["level"], [])
+        if r["error_mm"] is not None:
+            by_level[r["level"]].append(r["error_mm"])
+    by_level = {k: by_level[k] for k in sort_levels(by_level)}
+    by_fov = {b: [e for s in scored if fov_bucket(s.score.n_true) == b for e in s.score.errors_mm.values()]
+              for b in summary.per_fov}
+    md = [f"# {title}", "", *(f"- {k}: `{v}`" for k, v in sources.items()),
+          f"- pairs scored: {summary.n_scored} of {len(summary.scans)}; problems: {len(summary.errors)}", "",
+          "## Overall (vertebrae)", "", metrics_table({"all": m}), "", METRICS_NOTE, "", PARTIAL_LABELS_NOTE, "",
+          "## Per level", "", per_level_table(m), "", "![error per level](error_per_level.png)", "",
+          "## Per field of view (labelled vertebrae in view)", "", metrics_table(summary.per_fov, "field of view"), "",
+          "![error per field of view](error_per_fov.png)", "",
+          "## Label confusion", "",
+          "Rows: the true vertebra closest to a prediction (within the radius; '-' = none). Columns: the predicted "
+          "name ('-' = a true vertebra no judged prediction lies near). Unverifiable predictions are left out. "
+          "Off-by-one labelling shows as a band beside the diagonal.", "",
+          confusion_md(m["confusion"]), "", "![confusion](confusion.png)", ""]
+    if summary.errors:
+        md += ["## Problems (files skipped)", "", *(f"- {e}" for e in summary.errors), ""]
+    return {
+        "per_scan.csv": csv_bytes([s.row() for s in summary.scans]) if summary.scans else b"key\n",
+        "per_landmark.csv": csv_bytes(lm_rows) if lm_rows else b"key,level,predicted,error_mm,identified\n",
+        "summary.json": json.dumps(summary.to_dict(), indent=1).encode(),
+        "report.md": "\n".join(md).encode(),
+        "error_per_level.png": plots.error_boxplot(by_level, "localization error per level", "level"),
+        "error_per_fov.png": plots.error_boxplot(by_fov, "localization error per field of view", "labelled vertebrae in view"),
+        "confusion.png": plots.confusion_plot(m["confusion"]),
+    }

@@ -1,0 +1,168 @@
+"""Field-of-view variants on a tiny synthetic labelled volume, the benchmark run, and the script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eval_fakes import LUMBAR, FailingMethod, OracleMethod, labelled_volume
+
+from spinemark.evaluate.fov import (
+    DEFAULT_VARIANTS,
+    Case,
+    expand_variants,
+    load_cases,
+    make_variant,
+    run_fov_benchmark,
+    summarize_variants,
+    thick_slices,
+)
+from spinemark.evaluate.fov_report import render_fov_report
+from spinemark.io.writers import nifti_bytes
+from spinemark.volume import Volume
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "spine-mri"
+
+
+@pytest.mark.parametrize("variant,kept,box0", [
+    ("full", LUMBAR, None),
+    ("pelvic", ("L4", "L5"), (37, 70)),
+    ("lumbosacral", ("L3", "L4", "L5"), (27, 70)),
+    ("upper_lumbar", ("L1", "L2", "L3", "L4"), (7, 48)),
+    ("mid_lumbar", ("L1", "L2", "L3"), (7, 38)),
+])
+def test_named_variants_keep_their_levels(variant, kept, box0):
+    vol, labels, truth = labelled_volume()  # centres at axis-0 indices 12, 22, 32, 42, 52 (superior to inferior)
+    s = make_variant(vol, truth, variant)
+    assert tuple(s.truth.names) == kept and s.labelled == LUMBAR
+    if box0 is None:
+        assert s.box is None and s.volume is vol
+    else:
+        assert (s.box[0][0], s.box[1][0]) == box0 and s.volume.shape == (box0[1] - box0[0], 12, 8)
+        # world positions stay valid: the crop's voxel of each kept centre is the source voxel minus the offset
+        for p in s.truth:
+            assert np.allclose(s.volume.world_to_voxel(p.position_mm), vol.world_to_voxel(p.position_mm) - [box0[0], 0, 0])
+        # the crop's data is the source data at those voxels
+        assert np.array_equal(s.volume.data, vol.data[box0[0]:box0[1]])
+
+
+def test_random_crops_are_seeded_windows():
+    vol, _, truth = labelled_volume()
+    for k in (2, 3, 4, 5):
+        s = make_variant(vol, truth, f"random_k{k}", key="X_01", seed=3)
+        names = s.truth.names
+        assert len(names) == k and " ".join(names) in " ".join(LUMBAR)  # consecutive
+        again = make_variant(vol, truth, f"random_k{k}", key="X_01", seed=3)
+        assert again.box == s.box
+    assert make_variant(vol, truth, "random_k6", key="X_01") is None  # only 5 labelled
+    boxes = {make_variant(vol, truth, "random_k2", key="X_01", seed=s).box for s in range(12)}
+    assert len(boxes) > 1
+
+
+def test_variant_needs_its_levels():
+    vol, _, truth = labelled_volume(names=("T11", "T12", "L1"))
+    assert make_variant(vol, truth, "pelvic") is None
+    s = make_variant(vol, truth, "mid_lumbar")
+    assert s is None  # L3 not labelled
+
+
+def test_thick_slices_average_4mm():
+    vol, _, truth = labelled_volume()
+    ramp = Volume(np.broadcast_to(np.arange(8, dtype=np.float32), (70, 12, 8)).copy(), vol.affine)
+    t = thick_slices(ramp, 4.0)
+    assert t.shape == (70, 12, 2) and np.allclose(t.spacing_mm, [1, 1, 4])
+    assert np.allclose(t.data[0, 0], [1.5, 5.5])
+    assert np.allclose(t.voxel_to_world([0, 0, 0]), ramp.voxel_to_world([0, 0, 1.5]))
+    s = make_variant(vol, truth, "thick4mm")
+    assert s.volume.shape == (70, 12, 2) and tuple(s.truth.names) == LUMBAR
+
+
+def test_benchmark_oracle_fp_and_failures():
+    vol, _, truth = labelled_volume()
+    cases = [Case("X_01", "X", Path("i"), Path("m")), Case("X_02", "X", Path("i"), Path("m"))]
+    variants = expand_variants(["full", "pelvic", "mid_lumbar", "random", "thick4mm"])
+
+    def loader(case):
+        return vol, truth
+
+    res = run_fov_benchmark(OracleMethod(truth), cases, variants, seed=1, loader=loader)
+    table = summarize_variants(res)["X"]
+    assert set(table) == {"full", "pelvic", "mid_lumbar", "random_k2", "random_k3", "random_k4", "random_k5", "thick4mm"}
+    for m in table.values():
+        assert m["identification_rate"] == 1.0 and m["n_fp"] == 0 and m["subset_accuracy"] == 1.0
+    # a method that names every lumbar level whatever the crop: the cut-away ones are false positives
+    res2 = run_fov_benchmark(OracleMethod(truth, crop_aware=False), cases, ["pelvic"], loader=loader)
+    m = summarize_variants(res2)["X"]["pelvic"]
+    assert m["identification_rate"] == 1.0 and m["n_fp"] == 6 and m["subset_accuracy"] == 0.0
+    # shifted by one level (10 mm spacing here): only L5, 10 mm below its own centre and nearest to it, stays identified
+    res3 = run_fov_benchmark(OracleMethod(truth, shift_mm=(0, 0, -10)), cases, ["full"], loader=loader)
+    assert summarize_variants(res3)["X"]["full"]["per_level"]["L5"]["identification_rate"] == 1.0
+    assert summarize_variants(res3)["X"]["full"]["identification_rate"] == pytest.approx(0.2)
+    # a failing method scores as empty predictions, with the error kept
+    res4 = run_fov_benchmark(FailingMethod(), cases, ["full"], loader=loader)
+    m4 = summarize_variants(res4)["X"]["full"]
+    assert m4["identification_rate"] == 0.0 and m4["n_failed"] == 2 and "boom" in res4[0].error
+    files = render_fov_report(res + res4, {"method": "oracle-test"})
+    md = files["fov_report.md"].decode()
+    assert "pelvic" in md and "unverifiable" in md and "boom" in md
+
+
+def _fake_dataset(root: Path):
+    vol, labels, truth = labelled_volume()
+    (root / "X").mkdir(parents=True)
+    rows = ["subset,case,shape,n_labels,labels,label_status,duplicate_of"]
+    for c in ("01", "02"):
+        (root / "X" / f"X_{c}_img.nii.gz").write_bytes(nifti_bytes(vol.data, vol.affine))
+        (root / "X" / f"X_{c}_seg-vert_msk.nii.gz").write_bytes(nifti_bytes(labels, vol.affine))
+        rows.append(f"X,{c},70x12x8,5,L1 L2 L3 L4 L5,verified,")
+    rows.append("X,03,70x12x8,5,L1 L2 L3 L4 L5,verified,X_01")  # duplicates are left out
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return truth
+
+
+def test_load_cases(tmp_path):
+    _fake_dataset(tmp_path)
+    assert [c.key for c in load_cases(tmp_path)] == ["X_01", "X_02"]
+    assert [c.key for c in load_cases(tmp_path, ["X"], ["X/02"])] == ["X_02"]
+    with pytest.raises(Exception, match="X_09"):
+        load_cases(tmp_path, keys=["X_09"])
+
+
+def test_benchmark_script_end_to_end(tmp_path):
+    truth = _fake_dataset(tmp_path / "data")
+    spec = importlib.util.spec_from_file_location("fov_benchmark", REPO / "benchmarks" / "fov_benchmark.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["X_01"], "val": ["X_02"]}))
+    out = tmp_path / "out"
+    args = mod._get_parser().parse_args(["--data", str(tmp_path / "data"), "--subsets", "X", "--cases", str(split),
+                                         "--variants", "full,pelvic,random_k3", "--out", str(out), "--quiet"])
+    assert mod.run(args, method=OracleMethod(truth)) == 0
+    doc = json.loads((out / "fov_summary.json").read_text())
+    assert set(doc["per_subset"]["X"]) == {"full", "pelvic", "random_k3"}
+    assert doc["per_subset"]["X"]["pelvic"]["n_true"] == 2 and doc["meta"]["cases"].startswith("1 ")
+    assert mod.main(["--data", str(tmp_path / "data"), "--subsets", "X", "--out", str(out), "--quiet"]) == 1  # exists
+
+
+def test_default_variants_listed():
+    assert expand_variants(DEFAULT_VARIANTS) == list(DEFAULT_VARIANTS)
+    with pytest.raises(ValueError, match="unknown variant"):
+        expand_variants(["sideways"])
+
+
+@pytest.mark.skipif(not (DATA / "manifest.csv").is_file(), reason="shared spine-mri data not present")
+def test_real_vb3_case_variants():
+    from spinemark.evaluate.fov import load_case
+
+    case = load_cases(DATA, ["VB3"], ["VB3_01"])[0]
+    vol, truth = load_case(case)
+    assert truth.names == list(LUMBAR)
+    kept = {v: make_variant(vol, truth, v, key=case.key).truth.names for v in ("pelvic", "upper_lumbar", "mid_lumbar")}
+    assert kept == {"pelvic": ["L4", "L5"], "upper_lumbar": ["L1", "L2", "L3", "L4"], "mid_lumbar": ["L1", "L2", "L3"]}
+    res = run_fov_benchmark(OracleMethod(truth), [case], ["pelvic", "thick4mm"], loader=lambda c: (vol, truth))
+    assert all(r.score.identification_rate == 1.0 for r in res)

@@ -1,0 +1,114 @@
+"""Pairing, folder evaluation, report files and error handling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from eval_fakes import LUMBAR, column, labelled_volume
+
+from spinemark.errors import InputError, OutputError
+from spinemark.evaluate import evaluate_dirs, evaluate_pair, find_pairs, pair_key
+from spinemark.evaluate.report import REPORT_FILES, load_truth
+from spinemark.io.writers import landmarks_to_dict, landmarks_to_slicer_markups, nifti_bytes
+from spinemark.landmarks import Landmark, Landmarks
+
+
+def _write_lms(path, lms):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(landmarks_to_dict(lms)))
+
+
+def _write_mask(path, labels, affine):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(nifti_bytes(labels, affine))
+
+
+@pytest.mark.parametrize("name,key", [
+    ("VB3_01_seg-vert_msk.nii.gz", "VB3_01"), ("VB3_01_img.landmarks.json", "VB3_01"), ("scan.nii.gz", "scan"),
+    ("scan.landmarks.json", "scan"), ("scan_seg.nii", "scan"), ("scan_msk.mrk.json", "scan"), ("a_b.nrrd", "a_b"),
+])
+def test_pair_key(name, key):
+    assert pair_key(name) == key
+
+
+def test_find_pairs_prefers_masks_and_reports_unpaired(tmp_path):
+    vol, labels, truth = labelled_volume()
+    pred, tru = tmp_path / "pred", tmp_path / "truth"
+    _write_lms(pred / "A_img.landmarks.json", truth)
+    (pred / "A_img.csv").parent.mkdir(exist_ok=True)
+    (pred / "A_img.csv").write_text("ignored")
+    _write_lms(pred / "B.landmarks.json", truth)  # no truth
+    _write_mask(tru / "A_seg-vert_msk.nii.gz", labels, vol.affine)
+    _write_mask(tru / "A_img.nii.gz", vol.data, vol.affine)  # the image beside its mask: not used
+    (tru / "A_ctd.json").write_text("{}")
+    _write_mask(tru / "C_msk.nii.gz", labels, vol.affine)  # no prediction
+    pairs, errors = find_pairs(pred, tru)
+    assert [(p.key, p.pred.name, p.truth.name) for p in pairs] == [("A", "A_img.landmarks.json", "A_seg-vert_msk.nii.gz")]
+    assert any("B.landmarks.json" in e and "no truth" in e for e in errors)
+    assert any("C_msk.nii.gz" in e and "no prediction" in e for e in errors)
+    with pytest.raises(InputError, match="does not exist"):
+        find_pairs(tmp_path / "nope", tru)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no prediction files"):
+        find_pairs(tmp_path / "empty", tru)
+
+
+def test_ambiguous_key_is_reported(tmp_path):
+    _write_lms(tmp_path / "p" / "X.landmarks.json", column())
+    _write_lms(tmp_path / "p" / "sub" / "X_img.landmarks.json", column())
+    _write_lms(tmp_path / "t" / "X.landmarks.json", column())
+    pairs, errors = find_pairs(tmp_path / "p", tmp_path / "t")
+    assert pairs == [] and any("shared by" in e and "X_img.landmarks.json" in e for e in errors)
+
+
+def test_truth_from_mask_and_markups(tmp_path):
+    vol, labels, truth = labelled_volume()
+    _write_mask(tmp_path / "m_seg.nii.gz", labels, vol.affine)
+    got = load_truth(tmp_path / "m_seg.nii.gz")
+    assert got.names == list(LUMBAR)
+    assert np.allclose(got.positions_mm, truth.positions_mm)
+    (tmp_path / "m.mrk.json").write_text(json.dumps(landmarks_to_slicer_markups(truth)))
+    assert np.allclose(load_truth(tmp_path / "m.mrk.json").positions_mm, truth.positions_mm, atol=1e-3)
+    _write_mask(tmp_path / "f_seg.nii.gz", labels.astype(np.float32) + 0.5, vol.affine)
+    with pytest.raises(InputError, match="f_seg.nii.gz.*not integers"):
+        load_truth(tmp_path / "f_seg.nii.gz")
+
+
+def test_evaluate_pair_oracle_and_shift(tmp_path):
+    vol, labels, truth = labelled_volume()
+    _write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
+    _write_lms(tmp_path / "o.landmarks.json", truth)
+    assert evaluate_pair(tmp_path / "o.landmarks.json", tmp_path / "t_seg.nii.gz").score.identification_rate == 1.0
+    names = truth.names
+    shifted = Landmarks([Landmark(n, truth.points[i + 1].position_mm) for i, n in enumerate(names[:-1])])
+    _write_lms(tmp_path / "s.landmarks.json", shifted)
+    s = evaluate_pair(tmp_path / "s.landmarks.json", tmp_path / "t_seg.nii.gz").score
+    assert s.identification_rate == 0.0 and s.n_fp == 4
+
+
+def test_evaluate_dirs_end_to_end(tmp_path):
+    vol, labels, truth = labelled_volume()
+    pred, tru, out = tmp_path / "pred", tmp_path / "truth", tmp_path / "out"
+    for k in ("A", "B"):
+        _write_mask(tru / f"{k}_seg-vert_msk.nii.gz", labels, vol.affine)
+    _write_lms(pred / "A_img.landmarks.json", Landmarks([*truth.points, Landmark("S1", (0, 0, -200))], truth.geometry))
+    (pred / "B_img.landmarks.json").write_text("{not json")  # unreadable: reported, skipped
+    _write_lms(pred / "Z.landmarks.json", truth)  # unpaired
+    seen = []
+    summary = evaluate_dirs(pred, tru, out, progress=lambda it: (seen.append(1), it)[1])
+    assert seen and summary.n_scored == 1 and len(summary.scans) == 2
+    assert summary.metrics["identification_rate"] == 1.0 and summary.metrics["n_unverifiable"] == 1
+    assert any("B_img.landmarks.json" in e for e in summary.errors)
+    assert any("Z.landmarks.json" in e for e in summary.errors)
+    assert sorted(p.name for p in summary.outputs) == sorted(REPORT_FILES)
+    report = (out / "report.md").read_text()
+    assert "unverifiable" in report and "B_img.landmarks.json" in report and "5-6 vertebrae" in report
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["n_scored"] == 1 and doc["metrics"]["per_level"]["L1"]["identification_rate"] == 1.0
+    assert "n_unverifiable" in (out / "per_scan.csv").read_text().splitlines()[0]
+    assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OutputError, match="report.md|per_scan.csv"):
+        evaluate_dirs(pred, tru, out)
+    assert evaluate_dirs(pred, tru, out, overwrite=True).n_scored == 1
