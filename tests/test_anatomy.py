@@ -44,3 +44,15 @@ def test_neighbours_region_colour():
     assert anatomy.level("coccyx").id == 27 and anatomy.level("l5").name == "L5"
     with pytest.raises(KeyError):
         anatomy.level("X9")
+
+
+def test_disc_names_keep_variant_neighbours():
+    from spinemark.landmarks import Landmark, Landmarks
+
+    assert anatomy.canonical_name("l5/l6") == "L5/L6" and anatomy.name_to_id("L5/L6") == 124
+    assert anatomy.canonical_name("L5/S1") == "L5/S1"
+    with pytest.raises(KeyError):
+        anatomy.canonical_name("S1/L5")
+    lms = Landmarks([Landmark("L6", (0, 0, 0)), Landmark("L5/L6", (0, 0, 10)), Landmark("L5", (0, 0, 20)),
+                     Landmark("L6/S1", (0, 0, -10))])
+    assert lms.names == ["L5", "L5/L6", "L6", "L6/S1"]

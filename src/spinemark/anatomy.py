@@ -151,6 +151,24 @@ def disc_name(label_id: int) -> str:
     return f"{upper.name}/{lower}"
 
 
+def canonical_name(name: str) -> str:
+    """The registry spelling of a vertebra or disc name (``"l5"`` -> ``"L5"``).
+
+    A disc keeps the neighbours it was given, so variant anatomy is named truly
+    (``"L5/L6"`` in a lumbarized spine, where the standard name of id 124 is ``"L5/S1"``).
+
+    Raises:
+        KeyError: A part is not a vertebra, or the lower part is not caudal to the upper one.
+    """
+    if "/" not in name:
+        return level(name).name
+    upper_raw, lower_raw = name.split("/", 1)
+    upper, lower = level(upper_raw), level(lower_raw)
+    if lower.order <= upper.order:
+        raise KeyError(f"disc name {name!r}: {lower.name} is not below {upper.name}")
+    return f"{upper.name}/{lower.name}"
+
+
 def order(key: str | int) -> float:
     """Position of a vertebra along the spine, cranial to caudal (C1 = 0)."""
     return level(key).order

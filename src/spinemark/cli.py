@@ -53,7 +53,7 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="pelvic", help="field-of-view preset (default: pelvic)")
     p.add_argument("--n", type=int, default=10, help="number of phantoms (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--contrast", help="contrast preset (T1, T2, STIR, dixon-fat, dixon-water, random)")
+    p.add_argument("--contrast", help="contrast preset (T1, T2, STIR, dixon_water, dixon_fat, random)")
     p.add_argument("--orientation", help="acquisition plane: sagittal, axial or coronal")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")

@@ -35,7 +35,7 @@ class Landmark:
     confidence: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "name", anatomy.id_to_name(anatomy.name_to_id(self.name)))
+        object.__setattr__(self, "name", anatomy.canonical_name(self.name))
         p = tuple(float(v) for v in np.asarray(self.position_mm, dtype=np.float64).reshape(3))
         object.__setattr__(self, "position_mm", p)
         object.__setattr__(self, "confidence", float(np.clip(self.confidence, 0.0, 1.0)))
@@ -50,9 +50,10 @@ class Landmark:
 
     @property
     def order(self) -> float:
-        """Position along the spine (discs sit half a level below their upper vertebra)."""
-        if self.is_disc:
-            return anatomy.order(self.id - anatomy.DISC_OFFSET) + 0.5
+        """Position along the spine (a disc sits halfway between its two vertebrae)."""
+        if "/" in self.name:
+            upper, lower = self.name.split("/")
+            return (anatomy.order(upper) + anatomy.order(lower)) / 2
         return anatomy.order(self.name)
 
 
