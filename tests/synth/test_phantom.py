@@ -177,3 +177,10 @@ def test_generate_dataset_writes_readable_files(tmp_path):
     with pytest.raises(OutputError):
         generate_dataset(tmp_path, preset="lumbar", n=1, seed=5, shape=(32, 32, 8))
     generate_dataset(tmp_path, preset="lumbar", n=1, seed=5, shape=(32, 32, 8), overwrite=True)
+
+
+def test_variant_discs_are_named_by_their_true_neighbours():
+    from spinemark.synth import make_phantom
+
+    names = make_phantom("pelvic", seed=1, n_lumbar=6, shape=(64, 64, 24), spacing_mm=(4.0, 4.0, 8.0)).landmarks.names
+    assert "L5/L6" in names and "L6/S1" in names and "L5/S1" not in names

@@ -121,7 +121,7 @@ def make_phantom(preset: str = "pelvic", seed: int | None = 0, **overrides) -> P
             continue
         w = acq.patient_to_world(centres[e.name])
         if acq.in_view(w):
-            pts.append(Landmark(e.name if e.kind == "body" else anatomy.id_to_name(e.label), w, 1.0))
+            pts.append(Landmark(e.name, w, 1.0))
     image = Volume(img, acq.affine)
     lms = Landmarks(pts, image.geometry, list(acq.warnings))
     resolved = cfg.replace(
