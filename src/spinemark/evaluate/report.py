@@ -116,7 +116,7 @@ class Summary:
     def headline(self) -> str:
         """One line for people: scans scored, identification rate, mean error, subset accuracy, problems."""
         m = self.metrics or {}
-        err = (m.get("error") or {}).get("mean")
+        err = (m.get("error") or {}).get("mean_mm")
 
         def pct(v):
             return "n/a" if v is None else f"{100 * v:.1f}%"

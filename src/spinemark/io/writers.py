@@ -241,7 +241,7 @@ def nifti_bytes(data: np.ndarray, affine: np.ndarray) -> bytes:
 
     img = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
     img.header.set_xyzt_units("mm", "sec")
-    return gzip.compress(img.to_bytes(), compresslevel=6)
+    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)  # no timestamp: same data, same bytes
 
 
 def save_volume(volume: Volume, path: str | Path, overwrite: bool = False) -> Path:
