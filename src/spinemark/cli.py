@@ -223,22 +223,34 @@ def _cmd_train(args) -> int:
     from spinemark.train import TrainConfig, train
 
     try:
-        cfg = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-        overrides = {}
-        for item in args.set:
-            key, _, value = item.partition("=")
+        fields = json.loads(args.config.read_text()) if args.config else {}
+        for item in args.set:  # CLI > config file > defaults
+            key, sep, value = item.partition("=")
+            if not sep:
+                _err(f"--set {item!r}: expected FIELD=VALUE")
+                return 2
             try:
-                overrides[key.strip()] = json.loads(value)
+                fields[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
-                overrides[key.strip()] = value
+                fields[key.strip()] = value
         if args.data:
-            overrides["data_dirs"] = [str(d) for d in args.data]
-        cfg = cfg.replace(**overrides) if overrides else cfg
-        run_dir = train(cfg, args.output, overwrite=args.overwrite)
-    except (SpinemarkError, ValueError, TypeError, FileNotFoundError) as exc:
+            fields["data"] = [str(d) for d in args.data]
+        fields["output"] = str(args.output)
+        cfg = TrainConfig.from_dict(fields)
+        if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
+            _err(f"{args.output}: run folder exists and is not empty; use --overwrite to reuse it")
+            return 1
+
+        def report(row: dict) -> None:
+            if not args.quiet:
+                print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+                      flush=True)
+
+        weights = train(cfg, callback=report)
+    except (SpinemarkError, ValueError, TypeError, OSError) as exc:
         _err(str(exc))
         return 1
-    _say(args, f"trained; weights and run record in {run_dir}")
+    _say(args, f"trained: weights {weights}; config, data list, commit and curves beside them")
     return 0
 
 

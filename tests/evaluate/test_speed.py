@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_run_speed_stages_and_memory(tmp_path):
     files = synthetic_volumes(tmp_path / "in", n=2, shape=(24, 30, 8))
     assert len(files) == 2 and all(f.exists() for f in files)
-    res = run_speed(OracleMethod(column()), files, tmp_path / "pred", warmup=0)
+    res = run_speed(OracleMethod(column(), crop_aware=False), files, tmp_path / "pred", warmup=0)
     assert res["n_scans"] == 2 and {"read", "network", "decode", "write"} <= set(res["stages"])
     assert res["peak_rss_mb"] > 0 and res["total_s"]["max"] >= res["total_s"]["median"]
     md = speed_markdown(res, {"method": "oracle-test"})
@@ -29,7 +29,7 @@ def test_speed_script(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     args = mod._get_parser().parse_args(["--n", "2", "--shape", "20,20,8", "--out", str(tmp_path / "o"), "--warmup", "0"])
-    assert mod.run(args, method=OracleMethod(column())) == 0
+    assert mod.run(args, method=OracleMethod(column(), crop_aware=False)) == 0
     doc = json.loads((tmp_path / "o" / "speed.json").read_text())
     assert doc["n_scans"] == 2 and "machine" in doc and (tmp_path / "o" / "speed.md").exists()
     assert mod.main(["--n", "1", "--out", str(tmp_path / "o")]) == 1  # outputs exist: refused before work

@@ -19,28 +19,21 @@ import numpy as np
 
 
 def synthetic_volumes(folder: str | Path, n: int = 10, shape: tuple[int, int, int] = (381, 381, 77),
-                      spacing_mm: tuple[float, float, float] = (0.6, 0.6, 4.0), seed: int = 0) -> list[Path]:
-    """Write ``n`` crude spine-like volumes (noise + a column of bright blocks) as NIfTI into ``folder``.
+                      spacing_mm: tuple[float, float, float] = (0.6, 0.6, 4.0), seed: int = 0,
+                      preset: str = "lumbosacral") -> list[Path]:
+    """Write ``n`` sagittal spine phantoms (:mod:`spinemark.synth`) of ``shape`` voxels as NIfTI into ``folder``.
 
-    Axis 0 runs anterior to posterior, axis 1 superior to inferior, axis 2 left-right (sagittal slices,
-    4 mm apart by default). The content is crude on purpose: it only has to cost what a real scan of this
-    size costs, and it stays the same between versions so timings compare.
+    Slices are along array axis 2 (4 mm apart by default), as in a clinical sagittal series. Phantom ``k``
+    uses seed ``seed + k``, so the batch is the same between versions and timings compare.
     """
     from spinemark.io.writers import nifti_bytes, write_files
+    from spinemark.synth import make_phantom
 
-    rng = np.random.default_rng(seed)
     folder = Path(folder)
-    affine = np.array([[0, 0, spacing_mm[2], 0], [-spacing_mm[0], 0, 0, 0], [0, -spacing_mm[1], 0, 0], [0, 0, 0, 1]], float)
     out = {}
     for k in range(n):
-        data = rng.normal(40, 10, shape).astype(np.float32)
-        a0, a1 = shape[0] // 2, shape[1]
-        step = max(4, int(35 / spacing_mm[1]))
-        body = max(2, int(25 / spacing_mm[1]))
-        c2 = shape[2] // 2
-        for top in range(int(rng.integers(0, step)), a1 - body, step):
-            data[a0 - body:a0 + body, top:top + body, max(0, c2 - 6):c2 + 6] += 120
-        out[folder / f"speed_{k:02d}.nii.gz"] = nifti_bytes(np.clip(data, 0, 255).astype(np.int16), affine)
+        ph = make_phantom(preset, seed=seed + k, shape=shape, spacing_mm=spacing_mm, orientation="sagittal")
+        out[folder / f"speed_{k:02d}.nii.gz"] = nifti_bytes(ph.image.data.astype(np.float32), ph.image.affine)
     return write_files(out, overwrite=True)
 
 
