@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-from helpers import layout_volume, save_nifti
 
+from helpers import layout_volume, save_nifti
 from spinemark.cli import main
 
 

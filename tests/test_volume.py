@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from helpers import LAYOUTS, layout_volume, save_nifti, storage_affine, to_itk, write_dicom_series
 
+from helpers import LAYOUTS, layout_volume, save_nifti, storage_affine, to_itk, write_dicom_series
 from spinemark.io.readers import load_volume
 from spinemark.landmarks import Landmarks
 from spinemark.volume import Volume, crop, resample, to_canonical, to_source_grid

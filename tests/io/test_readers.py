@@ -4,8 +4,8 @@ import struct
 import nibabel as nib
 import numpy as np
 import pytest
-from helpers import layout_volume, save_nifti
 
+from helpers import layout_volume, save_nifti
 from spinemark.errors import InputError
 from spinemark.io.readers import find_inputs, image_stem, load_volume
 

@@ -5,8 +5,8 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-from helpers import layout_volume
 
+from helpers import layout_volume
 from spinemark.errors import OutputError
 from spinemark.io.writers import (
     FORMATS,

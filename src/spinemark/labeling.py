@@ -1,0 +1,396 @@
+"""Shared decoding: heatmap peaks -> a chain of vertebral centres -> anatomically consistent names.
+
+Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
+
+1. :func:`find_peaks`: local maxima of the "any vertebra" heatmap (or of the sum of the level
+   channels) above a threshold, with non-maximum suppression and sub-voxel refinement.
+2. :func:`build_chain`: the best ordered chain of candidates, cranial to caudal, whose links
+   respect a spacing range, point caudally and do not turn sharply (dynamic programming over
+   candidate pairs); stray detections off the chain are dropped.
+3. :func:`name_chain`: names for the chain nodes by dynamic programming over ordered labels
+   (Viterbi), for each anatomical variant (11/12/13 thoracic, 4/5/6 lumbar). Consecutive nodes
+   get consecutive names of the sequence (a chain never skips a level); only a link that is
+   clearly longer than its neighbours (a missed vertebra) may jump. A name is never given
+   twice. When S1 is found in its own head, the node it falls on is forced to S1 and names
+   propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
+   (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
+   anatomy. Without S1, the level heatmaps alone choose where the sequence sits.
+
+Every named node gets a confidence (peak height times the probability of the chosen naming
+among the alternatives); a non-standard variant or a disagreement between the anchor and the
+level heatmaps becomes a warning.
+
+Example:
+    >>> import numpy as np
+    >>> from spinemark.labeling import name_chain
+    >>> ev = np.full((3, 3), 0.01); ev[0, 0] = ev[1, 1] = ev[2, 2] = 0.9
+    >>> name_chain(ev, ["L4", "L5", "S1"], links_mm=[35.0, 35.0]).names
+    ['L4', 'L5', 'S1']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from spinemark import anatomy
+
+log = logging.getLogger(__name__)
+
+STANDARD = (12, 5)
+VARIANTS: tuple[tuple[int, int], ...] = tuple((t, lum) for t in (12, 11, 13) for lum in (5, 4, 6))
+"""(thoracic, lumbar) counts considered by the sequence decoder; (12, 5) is standard anatomy."""
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Parameters of the decoding (all distances in mm).
+
+    Attributes:
+        peak_threshold: Smallest heatmap value of a candidate centre.
+        nms_radius_mm: Two candidates are never closer than this.
+        s1_threshold: Smallest S1-head value that anchors the labelling.
+        s1_match_mm: The S1 peak anchors the chain node within this distance.
+        link_min_mm: Shortest link between consecutive centres.
+        link_max_mm: Longest link between consecutive centres (a missed vertebra included).
+        min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
+        max_turn_deg: Largest angle between consecutive links.
+        irregularity: Chain cost per unit of ``|log(ratio)|`` of consecutive link lengths.
+        gap_ratio: A link this much longer than its neighbours is a gap (a missed vertebra).
+        variant_penalty: Log-score cost of each non-standard region count (T13, 11 thoracic, L6, 4 lumbar).
+        emission_floor: Added to heatmap values before taking logs.
+    """
+
+    peak_threshold: float = 0.25
+    nms_radius_mm: float = 12.0
+    s1_threshold: float = 0.3
+    s1_match_mm: float = 15.0
+    link_min_mm: float = 10.0
+    link_max_mm: float = 60.0
+    min_caudal_cos: float = 0.2
+    max_turn_deg: float = 60.0
+    irregularity: float = 0.5
+    gap_ratio: float = 1.6
+    variant_penalty: float = 2.0
+    emission_floor: float = 0.05
+
+
+@dataclass
+class DecodedPoint:
+    """One named centre in the heatmap grid (voxel indices) with its confidence."""
+
+    name: str
+    voxel: np.ndarray
+    confidence: float
+
+
+@dataclass
+class ChainNames:
+    """Result of :func:`name_chain`."""
+
+    names: list[str]
+    probability: float
+    variant: tuple[int, int]
+    anchored: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Decoding:
+    """Result of :func:`decode`."""
+
+    points: list[DecodedPoint]
+    warnings: list[str]
+    anchored: bool
+    variant: tuple[int, int] | None
+
+
+def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of a 3D heatmap with non-maximum suppression and sub-voxel refinement.
+
+    Args:
+        heatmap: 3D array.
+        threshold: Smallest peak value kept.
+        radius_vox: Suppression radius (voxels): no two peaks are closer.
+
+    Returns:
+        ``(positions, values)``: (N, 3) fractional voxel indices and (N,) peak values, strongest first.
+    """
+    h = np.asarray(heatmap, dtype=np.float32)
+    size = max(3, 2 * int(np.floor(radius_vox)) + 1)
+    local_max = (h == ndimage.maximum_filter(h, size=size, mode="constant", cval=-np.inf)) & (h >= threshold)
+    idx = np.argwhere(local_max)
+    vals = h[tuple(idx.T)] if len(idx) else np.zeros(0, np.float32)
+    order = np.argsort(-vals, kind="stable")
+    kept: list[np.ndarray] = []
+    kept_vals: list[float] = []
+    for i in order:
+        p = idx[i].astype(np.float64)
+        if all(np.linalg.norm(p - q) >= radius_vox for q in kept):
+            kept.append(p)
+            kept_vals.append(float(vals[i]))
+    refined = [_refine(h, p) for p in kept]
+    return np.array(refined, dtype=np.float64).reshape(-1, 3), np.array(kept_vals, dtype=np.float64)
+
+
+def _refine(h: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Weighted centroid of the positive values in the 3x3x3 neighbourhood of an integer peak."""
+    lo = np.maximum(p.astype(int) - 1, 0)
+    hi = np.minimum(p.astype(int) + 2, h.shape)
+    block = np.clip(h[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]], 0, None)
+    if block.sum() <= 0:
+        return p
+    grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1)
+    return (grid * block[..., None]).reshape(-1, 3).sum(0) / block.sum()
+
+
+def build_chain(positions_mm: np.ndarray, scores: np.ndarray, config: DecodeConfig | None = None) -> list[int]:
+    """The best chain of candidates, cranial to caudal, as indices into ``positions_mm``.
+
+    Positions are in a RAS-aligned frame (axis 2 superior). A chain maximises the sum of its
+    candidates' scores minus a cost for irregular link lengths, subject to the link length
+    range, a caudal direction and a bounded turn between links.
+    """
+    cfg = config or DecodeConfig()
+    pos = np.asarray(positions_mm, dtype=np.float64).reshape(-1, 3)
+    sc = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n = len(pos)
+    if n == 0:
+        return []
+    order = np.argsort(-pos[:, 2], kind="stable")  # cranial first
+    p, s = pos[order], sc[order]
+    vec = p[None, :, :] - p[:, None, :]  # vec[i, j] = p[j] - p[i]
+    dist = np.linalg.norm(vec, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        caudal_cos = -vec[..., 2] / dist
+    ok = (dist >= cfg.link_min_mm) & (dist <= cfg.link_max_mm) & (caudal_cos >= cfg.min_caudal_cos)
+    ok &= np.triu(np.ones((n, n), bool), 1)
+    cos_turn = np.cos(np.deg2rad(cfg.max_turn_deg))
+    # best[i, j]: best chain score ending with link i -> j
+    best = np.where(ok, s[:, None] + s[None, :], -np.inf)
+    back = -np.ones((n, n), dtype=int)
+    for j in range(n):
+        for i in range(j):
+            if not np.isfinite(best[i, j]):
+                continue
+            u = vec[i, j] / dist[i, j]
+            for k in range(j + 1, n):
+                if not ok[j, k]:
+                    continue
+                v = vec[j, k] / dist[j, k]
+                if float(u @ v) < cos_turn:
+                    continue
+                cand = best[i, j] + s[k] - cfg.irregularity * abs(np.log(dist[j, k] / dist[i, j]))
+                if cand > best[j, k]:
+                    best[j, k] = cand
+                    back[j, k] = i
+    if not np.any(np.isfinite(best)) or np.max(best) <= np.max(s):
+        return [int(order[int(np.argmax(s))])]
+    i, j = np.unravel_index(int(np.argmax(best)), best.shape)
+    chain = [j, i]
+    while back[chain[-1], chain[-2]] >= 0:
+        chain.append(back[chain[-1], chain[-2]])
+    return [int(order[c]) for c in reversed(chain)]
+
+
+def _jump_options(links_mm: np.ndarray, gap_ratio: float) -> list[dict[int, float]]:
+    """Allowed label steps (with their costs) for each link: 1 normally, 1..3 across a gap."""
+    links = np.asarray(links_mm, dtype=np.float64)
+    out = []
+    for m, d in enumerate(links):
+        others = np.concatenate([links[max(0, m - 2):m], links[m + 1:m + 3]])
+        ref = float(np.median(others)) if len(others) else d
+        if len(others) and d > gap_ratio * ref:
+            expected = int(np.clip(round(d / ref), 2, 3))
+            out.append({k: 1.0 * abs(k - expected) for k in (1, 2, 3)})
+        else:
+            out.append({1: 0.0})
+    return out
+
+
+def _viterbi(emis: np.ndarray, jumps: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Best score of each final label and the back-pointers, for ordered labels with given steps."""
+    m_nodes, n_labels = emis.shape
+    score = emis[0].copy()
+    backs = np.full((m_nodes, n_labels), -1, dtype=int)
+    for m in range(1, m_nodes):
+        new = np.full(n_labels, -np.inf)
+        for step, cost in jumps[m - 1].items():
+            prev = np.full(n_labels, -np.inf)
+            prev[step:] = score[:-step] - cost
+            better = prev > new
+            new[better] = prev[better]
+            backs[m, better] = np.arange(n_labels)[better] - step
+        score = new + emis[m]
+    return score, backs
+
+
+def name_chain(
+    evidence: np.ndarray,
+    channel_levels: list[str] | tuple[str, ...],
+    links_mm=None,
+    anchor: int | None = None,
+    config: DecodeConfig | None = None,
+) -> ChainNames:
+    """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
+
+    Args:
+        evidence: (M, C) level-heatmap values at each of the M chain nodes, one column per
+            name of ``channel_levels``.
+        channel_levels: The level names of the evidence columns.
+        links_mm: (M-1,) lengths of the chain links (for gap detection); None: no gaps.
+        anchor: Index of the node that is S1 (found in the S1 head), or None.
+        config: Decoding parameters.
+
+    Returns:
+        The names, the probability of this naming among the alternatives, the variant
+        ``(n_thoracic, n_lumbar)``, whether S1 anchored it, and warnings.
+    """
+    cfg = config or DecodeConfig()
+    ev = np.clip(np.asarray(evidence, dtype=np.float64), 0.0, 1.0)
+    m_nodes = ev.shape[0]
+    if m_nodes == 0:
+        return ChainNames([], 1.0, STANDARD, anchor is not None)
+    col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
+    links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
+    jumps = _jump_options(links, cfg.gap_ratio)
+    # relative evidence: each node's channels normalised to a distribution
+    rel = (ev + cfg.emission_floor) / (ev + cfg.emission_floor).sum(axis=1, keepdims=True)
+    floor_rel = cfg.emission_floor / (ev + cfg.emission_floor).sum(axis=1)
+    results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
+    standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
+    for variant in VARIANTS:
+        seq = anatomy.standard_sequence(n_thoracic=variant[0], n_lumbar=variant[1])
+        emis = np.empty((m_nodes, len(seq)))
+        for k, name in enumerate(seq):
+            emis[:, k] = np.log(rel[:, col[name]] if name in col else floor_rel)
+        if anchor is not None:
+            s1 = seq.index("S1")
+            hard = np.full_like(emis, -np.inf)
+            hard[anchor, s1] = 0.0
+            hard[np.arange(m_nodes) != anchor] = 0.0
+            hard[np.arange(m_nodes) != anchor, s1] = -np.inf
+            emis = emis + hard
+        prior = -cfg.variant_penalty * ((variant[0] != 12) + (variant[1] != 5))
+        final, backs = _viterbi(emis, jumps)
+        for k_end in np.flatnonzero(np.isfinite(final)):
+            path = [int(k_end)]
+            for m in range(m_nodes - 1, 0, -1):
+                path.append(int(backs[m, path[-1]]))
+            names = tuple(seq[k] for k in reversed(path))
+            total = float(final[k_end]) + prior
+            if variant == STANDARD:
+                standard_names.add(names)
+            if names not in results or total > results[names][0]:
+                results[names] = (total, variant)
+    if not results:
+        raise ValueError("no consistent naming of the chain exists (anchor out of range?)")
+    keys = list(results)
+    totals = np.array([results[k][0] for k in keys])
+    probs = np.exp(totals - totals.max())
+    probs /= probs.sum()
+    best = int(np.argmax(totals))
+    names, variant = list(keys[best]), results[keys[best]][1]
+    warnings = []
+    standard = [k for k in keys if results[k][1] == STANDARD or k in standard_names]
+    if variant != STANDARD and (not standard or list(max(standard, key=lambda k: results[k][0])) != names):
+        warnings.append(f"suspected transitional anatomy: {_describe(variant)} fits the heatmaps best "
+                        f"(probability {probs[best]:.2f}); check the level names")
+    return ChainNames(names, float(probs[best]), variant, anchor is not None, warnings)
+
+
+def _describe(variant: tuple[int, int]) -> str:
+    parts = []
+    if variant[0] != 12:
+        parts.append(f"{variant[0]} thoracic vertebrae")
+    if variant[1] != 5:
+        parts.append(f"{variant[1]} lumbar vertebrae" + (" (lumbarization, L6)" if variant[1] == 6 else
+                                                           " (sacralization of L5)"))
+    return " and ".join(parts) or "standard anatomy"
+
+
+def _sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
+    """Largest value of ``volume`` in the small cube around a fractional voxel position."""
+    c = np.round(voxel).astype(int)
+    lo = np.clip(c - radius, 0, np.array(volume.shape) - 1)
+    hi = np.clip(c + radius + 1, 1, volume.shape)
+    return float(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].max())
+
+
+def decode(
+    level_maps: np.ndarray,
+    levels: list[str] | tuple[str, ...],
+    spacing_mm: float,
+    any_map: np.ndarray | None = None,
+    s1_map: np.ndarray | None = None,
+    config: DecodeConfig | None = None,
+) -> Decoding:
+    """Decode heatmaps on a RAS-aligned isotropic grid into named vertebral centres.
+
+    Args:
+        level_maps: (C, X, Y, Z) one heatmap per name of ``levels``.
+        levels: Level names of the channels.
+        spacing_mm: Isotropic voxel size of the grid.
+        any_map: (X, Y, Z) "any vertebra centre" heatmap; None: the sum of the level maps.
+        s1_map: (X, Y, Z) S1 heatmap; None: no anchor.
+        config: Decoding parameters.
+
+    Returns:
+        Named points (voxel indices of this grid), warnings, whether S1 anchored the names,
+        and the anatomical variant chosen.
+    """
+    cfg = config or DecodeConfig()
+    level_maps = np.asarray(level_maps, dtype=np.float32)
+    det = np.asarray(any_map, dtype=np.float32) if any_map is not None else np.clip(level_maps, 0, None).sum(0)
+    pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
+    warnings: list[str] = []
+    anchor_pos = None
+    if s1_map is not None:
+        s1 = np.asarray(s1_map, dtype=np.float32)
+        peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
+        if s1[peak] >= cfg.s1_threshold:
+            anchor_pos = _refine(s1, np.array(peak, dtype=np.float64))
+            near = np.linalg.norm(pos - anchor_pos, axis=1) * spacing_mm if len(pos) else np.zeros(0)
+            if not len(near) or near.min() > cfg.s1_match_mm:
+                pos = np.vstack([pos, anchor_pos[None]])
+                vals = np.append(vals, float(s1[peak]))
+    if not len(pos):
+        return Decoding([], ["no vertebra found in the image"], False, None)
+    chain = build_chain(pos * spacing_mm, vals, cfg)
+    dropped = len(pos) - len(chain)
+    if dropped:
+        log.debug("dropped %d candidate centres off the spine chain", dropped)
+    cpos, cval = pos[chain], vals[chain]
+    anchor = None
+    if anchor_pos is not None:
+        dist = np.linalg.norm(cpos - anchor_pos, axis=1) * spacing_mm
+        if dist.min() <= cfg.s1_match_mm:
+            anchor = int(np.argmin(dist))
+        else:
+            warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
+    evidence = np.array([[_sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
+    links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
+    try:
+        named = name_chain(evidence, levels, links, anchor, cfg)
+    except ValueError:
+        named = name_chain(evidence, levels, links, None, cfg)
+        warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
+    if anchor is not None:
+        free = name_chain(evidence, levels, links, None, cfg)
+        if free.names != named.names:
+            warnings.append(
+                "S1 anchor and level heatmaps disagree on the names "
+                f"(anchor: {named.names[0]}..{named.names[-1]}, heatmaps: {free.names[0]}..{free.names[-1]}); "
+                "the anchored names are reported"
+            )
+    elif s1_map is not None:
+        warnings.append("S1 not found in view: names come from the level heatmaps alone")
+    warnings.extend(named.warnings)
+    points = [
+        DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * named.probability))
+        for name, p, v in zip(named.names, cpos, cval)
+    ]
+    return Decoding(points, warnings, anchor is not None, named.variant)

@@ -1,0 +1,156 @@
+"""The default method: S1-anchored dual-head 3D U-Net.
+
+Pipeline: reorient to RAS -> resample to the model spacing -> percentile intensity
+normalisation -> network (whole volume, or overlapping tiles for large volumes) -> decoding
+in the canonical grid (:mod:`spinemark.labeling`) -> positions in world mm, referred to
+the input grid. torch is imported only when a model is built, so importing this module is cheap.
+
+Example:
+    >>> from spinemark.methods import get_method   # doctest: +SKIP
+    >>> m = get_method("dualhead")                  # doctest: +SKIP
+    >>> pred = m.predict(volume)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from spinemark import labeling
+from spinemark.landmarks import Landmark, Landmarks
+from spinemark.methods.base import Prediction, register_method
+from spinemark.nets.io import read_metadata, sha256_of
+from spinemark.nets.preprocess import PERCENTILES, canonical_input
+from spinemark.volume import Volume, check_volume
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "dualhead_v1.pt"
+"""File name of the shipped default weights in ``spinemark/weights/``."""
+
+
+def default_weights_path() -> Path:
+    """Path of the shipped default weights.
+
+    Raises:
+        FileNotFoundError: No default weights are shipped with this installation.
+    """
+    path = Path(str(resources.files("spinemark") / "weights" / DEFAULT_WEIGHTS))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped weights for method 'dualhead' ({path} is missing); train a model with "
+            "`spinemark train` and pass its weights file"
+        )
+    return path
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class DualHeadMethod:
+    """S1-anchored dual-head 3D U-Net; see the module docstring.
+
+    Args:
+        weights: Path of a ``.pt`` weights file with its ``.json`` metadata beside it.
+        decode: Decoding parameters (:class:`spinemark.labeling.DecodeConfig`).
+        threads: torch CPU threads; None: the CPUs this process may use.
+    """
+
+    name = "dualhead"
+
+    def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None):
+        self.weights = Path(weights)
+        self.metadata = read_metadata(self.weights)
+        # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
+        self.decode_config = decode or labeling.DecodeConfig(**self.metadata.get("decode", {}))
+        self.threads = threads
+        self._model = None
+        self._sha256 = None
+
+    @property
+    def model_info(self) -> dict:
+        if self._sha256 is None:
+            self._sha256 = sha256_of(self.weights)
+        return {"name": self.metadata.get("name", self.weights.stem), "version": str(self.metadata.get("version", "")),
+                "sha256": self._sha256}
+
+    @property
+    def spacing_mm(self) -> float:
+        return float(self.metadata["spacing_mm"])
+
+    def model(self):
+        """The network (built and loaded on first use)."""
+        if self._model is None:
+            import torch
+
+            from spinemark.nets.io import load_model
+
+            torch.set_num_threads(self.threads or min(_threads(), torch.get_num_threads()))
+            self._model, _ = load_model(self.weights)
+        return self._model
+
+    def canonical(self, volume: Volume) -> Volume:
+        """The network input: canonical (RAS), resampled to the model spacing, normalised."""
+        norm = self.metadata.get("normalisation", {})
+        return canonical_input(volume, self.spacing_mm, (norm.get("low", PERCENTILES[0]), norm.get("high", PERCENTILES[1])))
+
+    def heatmaps(self, volume: Volume) -> tuple[Volume, np.ndarray, np.ndarray]:
+        """The canonical input and the raw network output on it: ``(canonical, levels, s1)``."""
+        from spinemark.nets.inference import predict_heatmaps
+
+        canon = self.canonical(volume)
+        levels, s1 = predict_heatmaps(self.model(), canon.data)
+        return canon, levels, s1
+
+    def predict(self, volume: Volume) -> Prediction:
+        """Find and name the vertebral body centres of ``volume``."""
+        check_volume(volume)
+        timings = {}
+        t0 = time.perf_counter()
+        canon = self.canonical(volume)
+        timings["resample"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from spinemark.nets.inference import predict_heatmaps
+
+        maps, s1 = predict_heatmaps(self.model(), canon.data)
+        timings["network"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        levels = list(self.metadata["levels"])
+        channels = list(self.metadata["channels"])
+        any_map = maps[channels.index("any")] if "any" in channels else None
+        level_maps = maps[[channels.index(n) for n in levels]]
+        dec = labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, self.decode_config)
+        points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
+        landmarks = Landmarks(points, geometry=volume.source, warnings=list(dec.warnings))
+        timings["decode"] = time.perf_counter() - t0
+        return Prediction(landmarks, warnings=list(dec.warnings), timings=timings)
+
+
+@register_method("dualhead", "S1-anchored dual-head 3D U-Net (default)")
+def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
+    """Build the dual-head method.
+
+    Args:
+        weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v1.pt``).
+        **options: ``threads`` (int) and decoding parameters (fields of
+            :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
+            the ``decode`` defaults stored in the weights metadata.
+
+    Raises:
+        FileNotFoundError: No weights given and none shipped.
+    """
+    threads = options.pop("threads", None)
+    path = weights or default_weights_path()
+    decode = None
+    if options:
+        decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
+    return DualHeadMethod(path, decode=decode, threads=threads)

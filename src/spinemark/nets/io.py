@@ -1,0 +1,107 @@
+"""Save and load network weights: a plain state dict (``.pt``) beside a JSON metadata file.
+
+Nothing is pickled but tensors: the state dict is read with ``torch.load(..., weights_only=True)``
+and the architecture is rebuilt from the metadata (level names, width), so a checkpoint
+never resolves a class by name.
+
+Metadata fields (``<stem>.json``): ``format``, ``version``, ``architecture``, ``width``,
+``levels`` (head-1 level names), ``channels`` (all head-1 channels), ``spacing_mm``,
+``normalisation`` (``{"kind": "percentile", "low": 1, "high": 99}``), ``patch_size``,
+``sigma_mm``, and optional training information.
+
+Example:
+    >>> from spinemark.nets.io import read_metadata  # doctest: +SKIP
+    >>> read_metadata("dualhead_v1.pt")["levels"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+FORMAT = "spinemark.weights/1"
+ARCHITECTURE = "DualHeadUNet3D"
+
+
+def metadata_path(weights_path: str | Path) -> Path:
+    """The JSON metadata file that belongs to a ``.pt`` weights file."""
+    p = Path(weights_path)
+    return p.with_suffix(".json")
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_metadata(weights_path: str | Path) -> dict:
+    """Read the metadata of a weights file (no torch needed).
+
+    Raises:
+        FileNotFoundError: The weights or metadata file is missing.
+        ValueError: The metadata is not of a known format.
+    """
+    meta_file = metadata_path(weights_path)
+    if not Path(weights_path).is_file():
+        raise FileNotFoundError(f"weights file not found: {weights_path}")
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"weights metadata not found: {meta_file} (expected beside {weights_path})")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != FORMAT or meta.get("architecture") != ARCHITECTURE:
+        raise ValueError(f"{meta_file}: not {FORMAT} metadata of a {ARCHITECTURE}")
+    return meta
+
+
+def save_weights(model, path: str | Path, metadata: dict) -> Path:
+    """Write ``model``'s state dict to ``path`` and its metadata beside it.
+
+    Args:
+        model: A :class:`~spinemark.nets.unet3d.DualHeadUNet3D`.
+        path: Target ``.pt`` file.
+        metadata: Extra fields (spacing, normalisation, patch size, version, training info).
+
+    Returns:
+        The weights path.
+    """
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    meta = dict(metadata)
+    meta.update(
+        format=FORMAT,
+        architecture=ARCHITECTURE,
+        width=model.config.width,
+        in_channels=model.config.in_channels,
+        levels=list(model.config.levels),
+        channels=list(model.config.channel_names),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+    )
+    metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_model(path: str | Path):
+    """Rebuild a network from its metadata and load its state dict (``weights_only=True``).
+
+    Returns:
+        ``(model, metadata)`` with the model in eval mode.
+    """
+    import torch
+
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    meta = read_metadata(path)
+    model = DualHeadUNet3D(NetConfig(levels=tuple(meta["levels"]), width=int(meta["width"]),
+                                     in_channels=int(meta.get("in_channels", 1))))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    model.eval()
+    return model, meta

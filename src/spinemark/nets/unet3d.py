@@ -1,0 +1,122 @@
+"""Dual-head 3D U-Net for vertebral body centre heatmaps.
+
+A light encoder-decoder (about 400K parameters at the default width of 17) with one
+shared encoder and decoder and two heads:
+
+* head 1 (``levels``): one Gaussian heatmap channel per vertebral level the model covers
+  (the list of level names travels with the weights), plus one "any vertebra centre"
+  channel, class-agnostic, which the decoder uses to find candidate centres (it is
+  trained on every labelled body, so it sees far more positives than any single level);
+* head 2 (``s1``): a dedicated S1 heatmap, the anchor of the labelling.
+
+Example:
+    >>> import torch
+    >>> from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+    >>> net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4))
+    >>> levels, s1 = net(torch.zeros(1, 1, 16, 16, 16))
+    >>> tuple(levels.shape), tuple(s1.shape)
+    ((1, 4, 16, 16, 16), (1, 1, 16, 16, 16))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from spinemark import anatomy
+
+DEFAULT_LEVELS: tuple[str, ...] = (
+    "T8", "T9", "T10", "T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3", "S4", "S5",
+)
+"""Levels covered by the default model: lower thoracic to sacrum, with the T13 and L6 variants."""
+
+ANY_CHANNEL = "any"
+"""Name of the class-agnostic "any vertebra centre" channel (the last channel of head 1)."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of :class:`DualHeadUNet3D`.
+
+    Attributes:
+        levels: Level names of head 1, cranial to caudal (from :mod:`spinemark.anatomy`).
+        width: Channels of the first stage; stages have ``width``, ``2*width``, ``4*width``.
+        in_channels: Input channels (1 for one MRI contrast).
+    """
+
+    levels: tuple[str, ...] = field(default=DEFAULT_LEVELS)
+    width: int = 17
+    in_channels: int = 1
+
+    def __post_init__(self):
+        names = tuple(anatomy.level(n).name for n in self.levels)
+        if len(set(names)) != len(names):
+            raise ValueError("level names must be unique")
+        object.__setattr__(self, "levels", tuple(anatomy.sort_names(names)))
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """Channel names of head 1: the levels then :data:`ANY_CHANNEL`."""
+        return (*self.levels, ANY_CHANNEL)
+
+
+def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+
+class ResBlock(nn.Module):
+    """Two 3x3x3 Conv-BN layers with an identity (or 1x1x1 projected) shortcut, then ReLU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True),
+            nn.Conv3d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout),
+        )
+        self.skip = nn.Identity() if cin == cout else nn.Sequential(nn.Conv3d(cin, cout, 1, bias=False),
+                                                                    nn.BatchNorm3d(cout))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.skip(x))
+
+
+class DualHeadUNet3D(nn.Module):
+    """Shared 3D U-Net encoder-decoder with a level-heatmap head and an S1 head.
+
+    Input ``(B, C, X, Y, Z)`` with every spatial size a multiple of 4. Output a pair
+    ``(levels, s1)`` of shapes ``(B, len(levels) + 1, X, Y, Z)`` and ``(B, 1, X, Y, Z)``,
+    raw (no activation): the targets are Gaussians with peak 1.
+    """
+
+    def __init__(self, config: NetConfig | None = None):
+        super().__init__()
+        self.config = config or NetConfig()
+        w = self.config.width
+        self.stem = _conv_bn_relu(self.config.in_channels, w)
+        self.enc1 = ResBlock(w, w)
+        self.enc2 = ResBlock(w, 2 * w)
+        self.bottleneck = ResBlock(2 * w, 4 * w)
+        self.pool = nn.MaxPool3d(2)
+        self.up2 = nn.ConvTranspose3d(4 * w, 2 * w, 2, stride=2)
+        self.dec2 = ResBlock(4 * w, 2 * w)
+        self.up1 = nn.ConvTranspose3d(2 * w, w, 2, stride=2)
+        self.dec1 = ResBlock(2 * w, w)
+        self.head_levels = nn.Sequential(nn.Conv3d(w, 2 * w, 1), nn.ReLU(inplace=True),
+                                         nn.Conv3d(2 * w, len(self.config.channel_names), 1))
+        self.head_s1 = nn.Sequential(nn.Conv3d(w, 2 * w, 1), nn.ReLU(inplace=True), nn.Conv3d(2 * w, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e1 = self.enc1(self.stem(x))
+        e2 = self.enc2(self.pool(e1))
+        b = self.bottleneck(self.pool(e2))
+        d2 = self.dec2(torch.cat([self.up2(b), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+        return self.head_levels(d1), self.head_s1(d1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,122 @@
+"""Training configuration: a frozen dataclass with JSON in and out.
+
+Example:
+    >>> from spinemark.train.config import TrainConfig
+    >>> cfg = TrainConfig(output="run1", iterations=10)
+    >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from spinemark.nets.unet3d import DEFAULT_LEVELS
+
+DEFAULT_DATA = "/work/shared/data/spine-mri"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        output: Run folder (created; weights, config, data list, curves go there).
+        data: Folders of annotated images: the spine-mri layout (``<subset>_<case>_img.nii.gz`` with
+            ``_seg-vert_msk.nii.gz``) or a user's folder of images with label maps
+            (``<stem>_seg-vert_msk.nii.gz`` / ``<stem>_seg.nii.gz``) or ``<stem>.landmarks.json``.
+        subsets: Keep only cases whose id starts with one of these (empty: all). IVD (discs only) is
+            left out by default.
+        split: Validation split file, or the name of a packaged split (``spine_mri_v1``); its
+            validation cases are never trained on. None: no validation split.
+        tuning_cases: Cases of the training side held out to steer the learning rate and pick the
+            best checkpoint (never the validation split).
+        phantoms: Number of synthetic phantoms (``spinemark.synth``) mixed into training; 0: none.
+        phantom_presets: Field-of-view presets drawn for phantoms.
+        phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
+        levels: Level names of head 1.
+        width: Network width (17: about 400K parameters).
+        spacing_mm: Isotropic training and inference spacing.
+        patch_size: Patch shape (R, A, S voxels), multiples of 4.
+        sigma_mm: Gaussian target width.
+        batch_size: Patches per step.
+        iterations: Optimiser steps.
+        lr: Adam learning rate.
+        pos_weight: Extra loss weight on target foreground (``1 + pos_weight * target``).
+        biased_fraction: Share of patches centred near a landmark (the rest uniform).
+        augment: Random spatial and intensity augmentation.
+        fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
+        eval_every: Steps between tuning evaluations (learning-rate schedule, best checkpoint).
+        plateau_patience: Tuning evaluations without improvement before the learning rate halves.
+        time_limit_min: Stop after this many minutes (None: no limit).
+        threads: torch CPU threads.
+        seed: Random seed.
+        init_weights: Start from these weights (fine-tuning); None: random init.
+        cache_dir: Folder for preprocessed cases (None: no disk cache).
+        name: Model name written in the metadata.
+        version: Model version written in the metadata.
+    """
+
+    output: str
+    data: tuple[str, ...] = (DEFAULT_DATA,)
+    subsets: tuple[str, ...] = ("VB3", "VB1")
+    split: str | None = "spine_mri_v1"
+    tuning_cases: int = 4
+    phantoms: int = 0
+    phantom_presets: tuple[str, ...] = ("pelvic", "lumbosacral", "lumbar", "thoracic", "wholespine")
+    phantom_fraction: float = 0.3
+    levels: tuple[str, ...] = field(default=DEFAULT_LEVELS)
+    width: int = 17
+    spacing_mm: float = 3.0
+    patch_size: tuple[int, int, int] = (32, 48, 64)
+    sigma_mm: float = 4.0
+    batch_size: int = 4
+    iterations: int = 2000
+    lr: float = 2e-3
+    pos_weight: float = 10.0
+    biased_fraction: float = 0.7
+    augment: bool = True
+    fov_crop_prob: float = 0.3
+    eval_every: int = 100
+    plateau_patience: int = 3
+    time_limit_min: float | None = None
+    threads: int = 2
+    seed: int = 0
+    init_weights: str | None = None
+    cache_dir: str | None = None
+    name: str = "dualhead"
+    version: str = "1"
+
+    def __post_init__(self):
+        for f in ("data", "subsets", "phantom_presets", "levels", "patch_size"):
+            object.__setattr__(self, f, tuple(getattr(self, f)))
+        if any(int(p) % 4 for p in self.patch_size):
+            raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Build from a dict; unknown keys raise ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training config fields: {unknown}")
+        return cls(**d)
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the config as JSON."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def from_json(cls, path: str | Path, **overrides) -> TrainConfig:
+        """Read a JSON config; ``overrides`` (e.g. from the command line) win over the file."""
+        d = json.loads(Path(path).read_text())
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(d)

@@ -1,0 +1,166 @@
+"""Training data: find annotated cases, preprocess them to the training grid, draw phantoms.
+
+Every case becomes a :class:`Case`: the canonical (RAS), isotropic, normalised image and its
+labelled vertebral body centres in that grid's voxel indices. Real scans label only some of
+the levels in view, so a real case also carries its *labelled span* (the planes of the discs
+above its top labelled level and below its bottom one); the loss mask is built from it
+(see :mod:`spinemark.train.sampling`). Phantoms label everything (``span`` is None).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from spinemark import anatomy
+from spinemark.io.readers import load_volume
+from spinemark.nets.preprocess import canonical_input
+
+log = logging.getLogger(__name__)
+
+MASK_SUFFIXES = ("_seg-vert_msk.nii.gz", "_seg.nii.gz", "_seg-vert_msk.nii")
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """Where one annotated case lives: its image and its label map or landmarks file."""
+
+    case_id: str
+    image: str
+    labels: str | None = None
+    landmarks: str | None = None
+
+
+@dataclass
+class Case:
+    """One preprocessed training case.
+
+    Attributes:
+        case_id: Identifier (``VB3_01``, ``phantom_0003``).
+        source: ``"real"`` or ``"phantom"``.
+        image: (X, Y, Z) float32 canonical isotropic normalised image.
+        landmarks: Labelled vertebral body centres, name -> voxel position in ``image``.
+        span: For partially labelled cases, ``(upper_point, upper_normal, lower_point, lower_normal)``
+            in voxels: the disc plane above the top labelled level (normal pointing cranially)
+            and below the bottom one (normal pointing caudally). None: every level is labelled.
+    """
+
+    case_id: str
+    source: str
+    image: np.ndarray
+    landmarks: dict[str, np.ndarray]
+    span: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def discover(folders, subsets=()) -> list[CaseRef]:
+    """Annotated cases under ``folders`` (searched recursively), sorted by id.
+
+    An image ``<stem>_img.nii.gz`` or ``<stem>.nii.gz`` counts when a label map
+    (``<stem>_seg-vert_msk.nii.gz`` / ``<stem>_seg.nii.gz``) or ``<stem>.landmarks.json`` sits beside it.
+    """
+    refs: dict[str, CaseRef] = {}
+    for folder in folders:
+        for img in sorted(Path(folder).rglob("*.nii*")):
+            name = img.name
+            if any(name.endswith(s) for s in MASK_SUFFIXES) or "_seg" in name:
+                continue
+            stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else name[: -len(".nii")]
+            case_id = stem[: -len("_img")] if stem.endswith("_img") else stem
+            if subsets and not any(case_id.startswith(s) for s in subsets):
+                continue
+            labels = next((img.parent / (case_id + s) for s in MASK_SUFFIXES if (img.parent / (case_id + s)).is_file()),
+                          None)
+            lm = img.parent / f"{case_id}.landmarks.json"
+            if labels is None and not lm.is_file():
+                continue
+            refs[case_id] = CaseRef(case_id, str(img), str(labels) if labels else None,
+                                    str(lm) if labels is None else None)
+    return [refs[k] for k in sorted(refs)]
+
+
+def _world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
+    """Labelled vertebral body centres of a case in world mm (discs are ignored)."""
+    if ref.labels:
+        lab = load_volume(ref.labels)
+        data = np.asarray(lab.data).astype(np.int32)
+        ids = [int(i) for i in np.unique(data) if anatomy.is_vertebra(int(i)) and i != anatomy.name_to_id("Co")]
+        cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids) if ids else []
+        return {anatomy.id_to_name(i): lab.voxel_to_world(c) for i, c in zip(ids, cents)}
+    d = json.loads(Path(ref.landmarks).read_text())
+    out = {}
+    for p in d.get("landmarks", []):
+        name = p["name"]
+        if "/" not in name and name != "Co":
+            out[anatomy.level(name).name] = np.asarray(p["position_mm"], dtype=np.float64)
+    return out
+
+
+def labelled_span(landmarks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Disc planes bounding the labelled levels (see :class:`Case`); None with fewer than two levels."""
+    names = anatomy.sort_names(landmarks)
+    if len(names) < 2:
+        return None
+    p = [np.asarray(landmarks[n], dtype=np.float64) for n in names]
+    up = p[0] - p[1]
+    down = p[-1] - p[-2]
+    return (p[0] + 0.5 * up, up / np.linalg.norm(up), p[-1] + 0.5 * down, down / np.linalg.norm(down))
+
+
+def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None) -> Case:
+    """Read and preprocess one real case (cached on disk when ``cache_dir`` is given)."""
+    key = hashlib.sha1(f"{ref}|{spacing_mm}|v1".encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / f"{ref.case_id}_{key}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        names = [str(n) for n in z["names"]]
+        landmarks = {n: z["positions"][i] for i, n in enumerate(names)}
+        return Case(ref.case_id, "real", z["image"].astype(np.float32), landmarks, labelled_span(landmarks))
+    canon = canonical_input(load_volume(ref.image), spacing_mm)
+    world = _world_landmarks(ref)
+    landmarks = {n: canon.world_to_voxel(p) for n, p in world.items()}
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        names = sorted(landmarks)
+        np.savez_compressed(cache, image=canon.data.astype(np.float16), names=np.array(names),
+                            positions=np.array([landmarks[n] for n in names]).reshape(-1, 3))
+    return Case(ref.case_id, "real", canon.data, landmarks, labelled_span(landmarks))
+
+
+def phantom_case(seed: int, preset: str, spacing_mm: float) -> Case:
+    """Draw one phantom from :mod:`spinemark.synth` and preprocess it (every level labelled)."""
+    from spinemark.synth import make_phantom
+
+    ph = make_phantom(preset=preset, seed=int(seed))
+    canon = canonical_input(ph.image, spacing_mm)
+    landmarks = {p.name: canon.world_to_voxel(p.position_mm) for p in ph.landmarks
+                 if not p.is_disc and p.name != "Co"}
+    return Case(f"phantom_{preset}_{seed}", "phantom", canon.data, landmarks, None)
+
+
+def synth_available() -> bool:
+    """True when the phantom generator can be imported."""
+    try:
+        from spinemark.synth import make_phantom  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def read_split(split: str | None) -> dict:
+    """A split file by path or packaged name; ``{}`` for None."""
+    if split is None:
+        return {}
+    p = Path(split)
+    if not p.is_file():
+        from importlib import resources
+
+        p = Path(str(resources.files("spinemark.train") / "splits" / f"{split}.json"))
+    if not p.is_file():
+        raise FileNotFoundError(f"split {split!r} not found (neither a file nor a packaged split)")
+    return json.loads(p.read_text())

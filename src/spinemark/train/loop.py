@@ -1,0 +1,218 @@
+"""The training loop: :func:`train` turns a :class:`TrainConfig` into a run folder with weights.
+
+A run folder holds ``config.json`` (resolved), ``data.json`` (cases and their split),
+``git_commit.txt``, ``loss.csv`` + ``loss.png``, ``weights.pt`` + ``weights.json`` (best
+checkpoint on the tuning cases) and ``train.log`` lines through :mod:`logging`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from spinemark.train.config import TrainConfig
+from spinemark.train.data import Case, discover, load_case, phantom_case, read_split, synth_available
+from spinemark.train.sampling import PatchConfig, draw_batch, draw_patch
+
+log = logging.getLogger(__name__)
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    """``git rev-parse HEAD`` of the source tree, or ``"unknown"``."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def masked_loss(pred, target, mask, pos_weight: float):
+    """Masked, foreground-weighted MSE: mean of ``mask * (1 + pos_weight * target) * (pred - target)^2``.
+
+    A voxel whose mask is 0 contributes neither to the loss nor to the gradient.
+    """
+    w = mask * (1.0 + pos_weight * target)
+    return (w * (pred - target) ** 2).sum() / mask.sum().clamp_min(1.0)
+
+
+def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
+    refs = []
+    for folder in cfg.data:
+        if Path(folder).is_dir():
+            refs += discover([folder], cfg.subsets)
+        else:
+            log.warning("data folder %s not found; skipped", folder)
+    val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
+    train_refs = [r for r in refs if r.case_id not in val_ids]
+    val_refs = [r for r in refs if r.case_id in val_ids]
+    n_tune = min(cfg.tuning_cases, max(0, len(train_refs) - 1))
+    tune_idx = set(rng.choice(len(train_refs), n_tune, replace=False).tolist()) if n_tune else set()
+    tune_refs = [r for i, r in enumerate(train_refs) if i in tune_idx]
+    train_refs = [r for i, r in enumerate(train_refs) if i not in tune_idx]
+    return train_refs, tune_refs, val_refs
+
+
+def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
+    if cfg.phantoms <= 0:
+        return []
+    if not synth_available():
+        log.warning("spinemark.synth is not available: training without phantoms")
+        return []
+    out = []
+    for i in range(cfg.phantoms):
+        preset = cfg.phantom_presets[i % len(cfg.phantom_presets)]
+        seed = int(rng.integers(1 << 30))
+        try:
+            out.append(phantom_case(seed, preset, cfg.spacing_mm))
+        except Exception as exc:  # a broken phantom must not stop the run
+            log.warning("phantom %s/%d failed: %s", preset, seed, exc)
+    return out
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    it = [r["iteration"] for r in rows]
+    ax.plot(it, [r["train_loss"] for r in rows], label="train")
+    tune = [(r["iteration"], r["tune_loss"]) for r in rows if r["tune_loss"] != ""]
+    if tune:
+        ax.plot(*zip(*tune), label="tuning")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("masked MSE")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -> Path:
+    """Train a dual-head U-Net and return the path of its weights (best tuning checkpoint).
+
+    Args:
+        config: The run configuration.
+        callback: Called with a dict (iteration, losses, lr, elapsed) at every tuning evaluation.
+
+    Returns:
+        Path of ``weights.pt`` in ``config.output`` (metadata beside it as ``weights.json``).
+    """
+    import torch
+
+    from spinemark.nets.io import load_model, save_weights
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    t_start = time.time()
+    out = Path(config.output)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_json(out / "config.json")
+    commit = git_commit()
+    (out / "git_commit.txt").write_text(commit + "\n")
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+
+    train_refs, tune_refs, val_refs = _split_cases(config, rng)
+    log.info("cases: %d train, %d tuning, %d validation (never trained on)", len(train_refs), len(tune_refs),
+             len(val_refs))
+    train_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in train_refs]
+    tune_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in tune_refs]
+    phantoms = _phantoms(config, rng)
+    data_list = {
+        "train": [{"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks} for r in train_refs],
+        "tuning": [{"case": r.case_id, "image": r.image} for r in tune_refs],
+        "validation_excluded": [r.case_id for r in val_refs],
+        "phantoms": [c.case_id for c in phantoms],
+        "split": config.split,
+        "levels_labelled": {c.case_id: sorted(c.landmarks) for c in train_cases + tune_cases},
+    }
+    (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")
+    if not train_cases and not phantoms:
+        raise ValueError("no training data: no annotated cases found and no phantoms")
+
+    pcfg = PatchConfig(tuple(config.levels), tuple(config.patch_size), config.spacing_mm, config.sigma_mm,
+                       config.biased_fraction, config.augment, config.fov_crop_prob)
+    tune_rng = np.random.default_rng(12345)
+    tune_cfg = PatchConfig(pcfg.levels, pcfg.patch_size, pcfg.spacing_mm, pcfg.sigma_mm, 1.0, False, 0.0)
+    tune_patches = [draw_patch(c, tune_rng, tune_cfg) for c in tune_cases for _ in range(4)]
+
+    if config.init_weights:
+        model, _ = load_model(config.init_weights)
+        model.train()
+    else:
+        model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width))
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.plateau_patience)
+    meta = {"name": config.name, "version": config.version, "spacing_mm": config.spacing_mm,
+            "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.0}, "patch_size": list(config.patch_size),
+            "sigma_mm": config.sigma_mm, "git_commit": commit, "config": config.to_dict()}
+    weights = out / "weights.pt"
+    best = float("inf")
+    rows: list[dict] = []
+    running: list[float] = []
+
+    def evaluate() -> float:
+        if not tune_patches:
+            return float(np.mean(running)) if running else float("inf")
+        model.eval()
+        losses = []
+        with torch.no_grad():
+            for p in tune_patches:
+                lv, s1 = model(torch.from_numpy(p.image[None]))
+                loss = masked_loss(lv, torch.from_numpy(p.target[None]), torch.from_numpy(p.mask[None]),
+                                   config.pos_weight) + masked_loss(s1, torch.from_numpy(p.s1_target[None]),
+                                                                    torch.from_numpy(p.s1_mask[None]), config.pos_weight)
+                losses.append(float(loss))
+        model.train()
+        return float(np.mean(losses))
+
+    for it in range(1, config.iterations + 1):
+        use_ph = phantoms and (not train_cases or rng.random() < config.phantom_fraction)
+        b = draw_batch(phantoms if use_ph else train_cases, rng, pcfg, config.batch_size)
+        t = {k: torch.from_numpy(v) for k, v in b.items()}
+        lv, s1 = model(t["image"])
+        loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight) + masked_loss(
+            s1, t["s1_target"], t["s1_mask"], config.pos_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        running.append(loss.item())
+        elapsed = time.time() - t_start
+        out_of_time = config.time_limit_min is not None and elapsed > 60 * config.time_limit_min
+        if it % config.eval_every == 0 or it == config.iterations or out_of_time:
+            tune_loss = evaluate()
+            sched.step(tune_loss)
+            row = {"iteration": it, "train_loss": float(np.mean(running)), "tune_loss": tune_loss,
+                   "lr": opt.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1)}
+            rows.append(row)
+            running = []
+            if tune_loss < best:
+                best = tune_loss
+                save_weights(model, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
+            log.info("it %d train %.4f tune %.4f lr %.2g (%.0f s)", it, row["train_loss"], tune_loss, row["lr"],
+                     elapsed)
+            if callback:
+                callback(row)
+            with open(out / "loss.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(row))
+                w.writeheader()
+                w.writerows(rows)
+        if out_of_time:
+            log.info("time limit reached at iteration %d", it)
+            break
+    if not weights.is_file():
+        save_weights(model, weights, {**meta, "iteration": len(rows)})
+    if rows:
+        _plot(rows, out / "loss.png")
+    return weights

@@ -1,0 +1,127 @@
+"""Validation of a trained model on held-out annotated cases: identification rate and errors.
+
+A ground-truth level is *identified* when a prediction of the same name lies within 20 mm
+and the closest ground-truth centre to that prediction is this level (Glocker et al.).
+Localization error is measured for every ground-truth level that has a prediction of the
+same name; the <= 5 mm / <= 10 mm rates count a missing prediction as a failure.
+Only labelled levels are scored (unlabelled ones in view cannot be judged).
+
+Example:
+    >>> from spinemark.train.validate import score_case
+    >>> score_case({"L5": [0, 0, 0]}, {"L5": [3, 0, 4]})[0]["error_mm"]
+    5.0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from spinemark import anatomy
+from spinemark.io.readers import load_volume
+from spinemark.train.data import CaseRef, _world_landmarks, discover, read_split
+
+log = logging.getLogger(__name__)
+
+ID_RADIUS_MM = 20.0
+
+
+def score_case(truth: dict, pred: dict) -> list[dict]:
+    """Per-level results of one case: name, error (mm or None), identified."""
+    rows = []
+    names = sorted(truth, key=anatomy.order)
+    gt = np.array([truth[n] for n in names], dtype=np.float64).reshape(-1, 3)
+    for i, n in enumerate(names):
+        row = {"level": n, "error_mm": None, "identified": False}
+        if n in pred:
+            p = np.asarray(pred[n], dtype=np.float64)
+            err = float(np.linalg.norm(p - gt[i]))
+            row["error_mm"] = err
+            row["identified"] = err <= ID_RADIUS_MM and int(np.argmin(np.linalg.norm(gt - p, axis=1))) == i
+        rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Identification rate, mean/median error and <= 5/10 mm rates of a list of per-level rows."""
+    n = len(rows)
+    errs = np.array([r["error_mm"] for r in rows if r["error_mm"] is not None])
+    return {
+        "n": n,
+        "id_rate": float(np.mean([r["identified"] for r in rows])) if n else float("nan"),
+        "detected": int(len(errs)),
+        "mean_mm": float(errs.mean()) if len(errs) else float("nan"),
+        "median_mm": float(np.median(errs)) if len(errs) else float("nan"),
+        "within_5mm": float(np.sum(errs <= 5) / n) if n else float("nan"),
+        "within_10mm": float(np.sum(errs <= 10) / n) if n else float("nan"),
+    }
+
+
+def evaluate(method, refs: list[CaseRef]) -> dict:
+    """Run ``method`` on every case and score it.
+
+    Returns:
+        ``{"overall": ..., "per_level": {name: ...}, "per_subset": ..., "cases": [...]}``.
+    """
+    all_rows, cases = [], []
+    for ref in refs:
+        vol = load_volume(ref.image)
+        t0 = time.perf_counter()
+        pred = method.predict(vol)
+        seconds = time.perf_counter() - t0
+        truth = _world_landmarks(ref)
+        rows = score_case(truth, {p.name: p.position_mm for p in pred.landmarks})
+        for r in rows:
+            r["case"] = ref.case_id
+        all_rows += rows
+        cases.append({"case": ref.case_id, "predicted": pred.landmarks.names, "truth": sorted(truth, key=anatomy.order),
+                      "warnings": pred.warnings, "seconds": round(seconds, 2), **summarise(rows)})
+        log.info("%s: id %.2f mean %.1f mm predicted %s", ref.case_id, cases[-1]["id_rate"], cases[-1]["mean_mm"],
+                 pred.landmarks.names)
+    levels = sorted({r["level"] for r in all_rows}, key=anatomy.order)
+    subsets = sorted({r["case"].split("_")[0] for r in all_rows})
+    return {
+        "overall": summarise(all_rows),
+        "per_level": {lv: summarise([r for r in all_rows if r["level"] == lv]) for lv in levels},
+        "per_subset": {s: summarise([r for r in all_rows if r["case"].startswith(s + "_")]) for s in subsets},
+        "cases": cases,
+    }
+
+
+def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mri_v1", **options) -> dict:
+    """Score weights on the validation cases of a split (cases found under ``data``)."""
+    from spinemark.methods.dualhead import make
+
+    ids = set(read_split(split)["validation"])
+    refs = [r for r in discover([data]) if r.case_id in ids]
+    result = evaluate(make(weights, **options), refs)
+    result["weights"] = str(weights)
+    result["split"] = split
+    return result
+
+
+def main(argv=None) -> int:
+    """``python -m spinemark.train.validate WEIGHTS DATA [SPLIT] [-o OUT.json]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Score dual-head weights on a validation split")
+    ap.add_argument("weights")
+    ap.add_argument("data")
+    ap.add_argument("split", nargs="?", default="spine_mri_v1")
+    ap.add_argument("-o", "--output")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    res = evaluate_split(args.weights, args.data, args.split)
+    text = json.dumps(res, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    log.info("overall: %s", res["overall"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spinemark.volume import Volume
+
+torch = pytest.importorskip("torch")
+
+
+def test_import_is_cheap():
+    code = "import sys, spinemark.methods.dualhead; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture
+def tiny_weights(tmp_path):
+    from spinemark.nets.io import save_weights
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    torch.manual_seed(0)
+    net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4)).eval()
+    return save_weights(net, tmp_path / "tiny.pt", {"name": "tiny", "version": "0", "spacing_mm": 3.0})
+
+
+def test_predict_end_to_end(tiny_weights):
+    from spinemark.methods import get_method
+
+    m = get_method("dualhead", weights=tiny_weights, peak_threshold=-10.0)
+    assert m.name == "dualhead"
+    info = m.model_info
+    assert info["name"] == "tiny" and len(info["sha256"]) == 64
+    aff = np.array([[0, 0, -1.5, 10], [0, -1.0, 0, 5], [-2.0, 0, 0, 30], [0, 0, 0, 1]])
+    vol = Volume(np.random.default_rng(0).random((30, 20, 16)).astype(np.float32), aff)
+    pred = m.predict(vol)
+    assert set(pred.timings) == {"resample", "network", "decode"}
+    assert pred.landmarks.geometry.shape == (30, 20, 16)
+    names = pred.landmarks.names
+    assert len(names) == len(set(names))
+    for p in pred.landmarks:  # world positions lie inside the input image
+        ijk = pred.landmarks.voxel_ijk(p.name)
+        assert np.all(ijk > -2) and np.all(ijk < np.array(vol.shape) + 2)
+
+
+def test_missing_default_weights_message(monkeypatch, tmp_path):
+    import spinemark.methods.dualhead as dh
+
+    monkeypatch.setattr(dh, "DEFAULT_WEIGHTS", "does_not_exist.pt")
+    with pytest.raises(FileNotFoundError, match="no shipped weights"):
+        dh.make()

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from spinemark.nets.inference import predict_heatmaps  # noqa: E402
+from spinemark.nets.io import load_model, read_metadata, save_weights  # noqa: E402
+from spinemark.nets.unet3d import ANY_CHANNEL, DEFAULT_LEVELS, DualHeadUNet3D, NetConfig, count_parameters  # noqa: E402
+
+
+def test_default_parameter_count_about_400k():
+    n = count_parameters(DualHeadUNet3D())
+    assert 350_000 <= n <= 450_000
+
+
+def test_shapes_and_channels():
+    net = DualHeadUNet3D(NetConfig(levels=("S1", "L5", "L4"), width=4))
+    assert net.config.levels == ("L4", "L5", "S1")  # sorted cranial to caudal
+    assert net.config.channel_names[-1] == ANY_CHANNEL
+    lv, s1 = net(torch.zeros(2, 1, 8, 12, 16))
+    assert lv.shape == (2, 4, 8, 12, 16) and s1.shape == (2, 1, 8, 12, 16)
+
+
+def test_duplicate_levels_refused():
+    with pytest.raises(ValueError):
+        NetConfig(levels=("L5", "L5"))
+
+
+def test_save_load_roundtrip(tmp_path):
+    net = DualHeadUNet3D(NetConfig(levels=DEFAULT_LEVELS[:3], width=4)).eval()
+    p = save_weights(net, tmp_path / "w.pt", {"spacing_mm": 3.0})
+    meta = read_metadata(p)
+    assert meta["levels"] == list(DEFAULT_LEVELS[:3]) and meta["channels"][-1] == "any"
+    again, _ = load_model(p)
+    x = torch.rand(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(net(x)[0], again(x)[0])
+
+
+def test_sliding_window_matches_shape():
+    net = DualHeadUNet3D(NetConfig(levels=("L5",), width=4)).eval()
+    data = np.random.default_rng(0).random((13, 18, 22)).astype(np.float32)
+    lv, s1 = predict_heatmaps(net, data, tile=(8, 12, 16), overlap=4, whole_volume_voxels=100)
+    assert lv.shape == (2, 13, 18, 22) and s1.shape == data.shape and np.all(np.isfinite(lv))

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+
+from spinemark import anatomy
+from spinemark.labeling import DecodeConfig, build_chain, decode, find_peaks, name_chain
+
+LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
+SP = 3.0
+
+
+def _maps(centres, names, shape=(20, 30, 90), sigma=1.3, levels=LEVELS, amp=1.0):
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1)
+    maps = np.zeros((len(levels), *shape), np.float32)
+    for c, n in zip(centres, names):
+        if n in levels:
+            maps[levels.index(n)] += amp * np.exp(-((grid - np.array(c)) ** 2).sum(-1) / (2 * sigma**2))
+    return maps
+
+
+def _chain(n, top=82, step=11):
+    return [(10, 15, top - step * i) for i in range(n)]
+
+
+def test_find_peaks_nms_and_subvoxel():
+    h = _maps([(10, 15, 40.4)], ["L1"])[2]
+    pos, val = find_peaks(h, 0.3, 3)
+    assert len(pos) == 1 and abs(pos[0][2] - 40.4) < 0.3 and val[0] > 0.8
+
+
+def test_build_chain_drops_offchain_outlier():
+    pts = np.array(_chain(5), float) * SP
+    pts = np.vstack([pts, [[10 * SP, 70 * SP, 50 * SP]]])  # far anterior stray detection
+    chain = build_chain(pts, np.ones(len(pts)))
+    assert chain == [0, 1, 2, 3, 4]
+
+
+def test_s1_anchor_propagates_both_ways():
+    cents = _chain(6)
+    names = ["L2", "L3", "L4", "L5", "S1", "S2"]
+    maps = _maps(cents, names) * 0.05  # weak, uninformative level maps
+    s1 = _maps([cents[4]], ["L1"], levels=["L1"])[0]
+    any_map = _maps(cents, ["L1"] * 6, levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, any_map, s1)
+    assert dec.anchored
+    assert [p.name for p in dec.points] == names
+
+
+def test_sequence_decoder_without_s1():
+    cents = _chain(5)
+    names = ["T12", "L1", "L2", "L3", "L4"]
+    maps = _maps(cents, names)
+    any_map = maps.max(0)
+    dec = decode(maps, LEVELS, SP, any_map, None)
+    assert [p.name for p in dec.points] == names and not dec.anchored
+    assert all(0 < p.confidence <= 1 for p in dec.points)
+
+
+def _consecutive(names):
+    seqs = [anatomy.standard_sequence(n_thoracic=t, n_lumbar=lum) for t in (11, 12, 13) for lum in (4, 5, 6)]
+    for seq in seqs:
+        if all(n in seq for n in names):
+            idx = [seq.index(n) for n in names]
+            if idx == list(range(idx[0], idx[0] + len(idx))):
+                return True
+    return False
+
+
+def test_never_duplicates_and_never_skips_inside_chain():
+    cents = _chain(5)
+    # evidence says L3 twice and skips L4: the decoder must still give consecutive unique names
+    maps = _maps(cents, ["L1", "L2", "L3", "L3", "L5"])
+    dec = decode(maps, LEVELS, SP, maps.max(0), None)
+    names = [p.name for p in dec.points]
+    assert len(set(names)) == len(names) == 5
+    assert _consecutive(names)
+
+
+def test_gap_allows_jump_only_across_missing_vertebra():
+    ev = np.full((4, len(LEVELS)), 0.01)
+    for m, n in enumerate(["L1", "L2", "L4", "L5"]):
+        ev[m, LEVELS.index(n)] = 0.9
+    assert name_chain(ev, LEVELS, links_mm=[33.0, 66.0, 33.0]).names == ["L1", "L2", "L4", "L5"]
+    res = name_chain(ev, LEVELS, links_mm=[33.0, 33.0, 33.0])  # no gap: consecutive names
+    assert _consecutive(res.names) and len(set(res.names)) == 4
+
+
+def test_lumbarization_warning():
+    cents = _chain(7)
+    names = ["L1", "L2", "L3", "L4", "L5", "L6", "S1"]
+    maps = _maps(cents, names)
+    s1 = _maps([cents[6]], ["L1"], levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert [p.name for p in dec.points] == names
+    assert dec.variant == (12, 6)
+    assert any("transitional" in w for w in dec.warnings)
+
+
+def test_standard_anatomy_has_no_variant_warning():
+    cents = _chain(6)
+    names = ["L1", "L2", "L3", "L4", "L5", "S1"]
+    maps = _maps(cents, names)
+    s1 = _maps([cents[5]], ["L1"], levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert not any("transitional" in w for w in dec.warnings)
+
+
+def test_empty_heatmaps():
+    maps = np.zeros((len(LEVELS), 10, 10, 10), np.float32)
+    dec = decode(maps, LEVELS, SP, None, np.zeros((10, 10, 10), np.float32))
+    assert dec.points == [] and dec.warnings
+
+
+@pytest.mark.parametrize("anchor", [0, 3])
+def test_anchor_forces_s1(anchor):
+    ev = np.full((5, len(LEVELS)), 0.2)
+    res = name_chain(ev, LEVELS, links_mm=[30.0] * 4, anchor=anchor, config=DecodeConfig())
+    assert res.names[anchor] == "S1" and res.anchored

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from spinemark.train.data import Case, labelled_span  # noqa: E402
+from spinemark.train.loop import masked_loss  # noqa: E402
+from spinemark.train.sampling import PatchConfig, draw_patch  # noqa: E402
+
+LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+
+
+def _case(span=True):
+    lm = {n: np.array([8.0, 12.0, 40.0 - 10 * i]) for i, n in enumerate(["L1", "L2", "L3"])}
+    return Case("c", "real", np.random.default_rng(0).random((16, 24, 48)).astype(np.float32), lm,
+                labelled_span(lm) if span else None)
+
+
+def test_unlabelled_channel_gets_no_gradient():
+    pred = torch.zeros(1, 2, 4, 4, 4, requires_grad=True)
+    target = torch.zeros(1, 2, 4, 4, 4)
+    mask = torch.ones(1, 2, 4, 4, 4)
+    mask[:, 1] = 0  # channel 1: level in view but unlabelled
+    loss = masked_loss(pred + 1.0, target, mask, pos_weight=10.0)
+    loss.backward()
+    assert torch.all(pred.grad[:, 1] == 0) and torch.all(pred.grad[:, 0] != 0)
+
+
+def test_mask_of_partially_labelled_case():
+    cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=False)
+    p = draw_patch(_case(), np.random.default_rng(0), cfg, centre=np.array([7.5, 11.5, 23.5]))  # patch == case grid
+    names = (*LEVELS, "any")
+    m = {n: p.mask[i] for i, n in enumerate(names)}
+    assert np.all(m["L1"] == 1) and np.all(m["L3"] == 1)  # labelled: supervised everywhere
+    # S1 (unlabelled, caudal): supervised only cranially of the lower disc plane (plane at z=15)
+    assert m["S1"][8, 12, 30] == 1 and m["S1"][8, 12, 5] == 0
+    assert m["T12"][8, 12, 30] == 1 and m["T12"][8, 12, 47] == 0  # upper plane at z=45
+    assert m["any"][8, 12, 30] == 1 and m["any"][8, 12, 5] == 0 and m["any"][8, 12, 47] == 0
+    assert np.array_equal(p.s1_mask[0], m["S1"])
+    assert p.target[names.index("L2")][8, 12, 30] == pytest.approx(1.0)
+    assert p.s1_target.max() == 0
+
+
+def test_phantom_case_is_fully_supervised():
+    cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=False)
+    p = draw_patch(_case(span=False), np.random.default_rng(0), cfg, centre=np.array([8.0, 12.0, 24.0]))
+    assert np.all(p.mask == 1) and np.all(p.s1_mask == 1)
+
+
+def test_augmented_patch_is_finite():
+    cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=True, fov_crop_prob=1.0)
+    for seed in range(5):
+        p = draw_patch(_case(), np.random.default_rng(seed), cfg)
+        assert np.all(np.isfinite(p.image)) and p.image.shape == (1, 16, 24, 48)
+        assert set(np.unique(p.mask)) <= {0.0, 1.0}

@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from spinemark.nets.io import read_metadata  # noqa: E402
+from spinemark.train import TrainConfig, train  # noqa: E402
+
+
+def test_config_json_roundtrip(tmp_path):
+    cfg = TrainConfig(output=str(tmp_path / "run"), iterations=3, patch_size=(8, 8, 16))
+    p = cfg.to_json(tmp_path / "c.json")
+    assert TrainConfig.from_json(p) == cfg
+    assert TrainConfig.from_json(p, iterations=5).iterations == 5
+    with pytest.raises(ValueError):
+        TrainConfig.from_dict({"output": "x", "nope": 1})
+    with pytest.raises(ValueError):
+        TrainConfig(output="x", patch_size=(8, 8, 15))
+
+
+def test_two_iteration_training_run(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(output=str(out), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
+                      levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2,
+                      iterations=2, eval_every=1, spacing_mm=3.0)
+    seen = []
+    weights = train(cfg, callback=seen.append)
+    assert weights.is_file() and len(seen) == 2
+    for name in ("config.json", "data.json", "git_commit.txt", "loss.csv", "loss.png", "weights.json"):
+        assert (out / name).is_file(), name
+    data = json.loads((out / "data.json").read_text())
+    assert len(data["train"]) == 2 and len(data["tuning"]) == 1
+    assert data["levels_labelled"]["TINY_00"] == ["L3", "L4", "L5"]
+    meta = read_metadata(weights)
+    assert meta["levels"] == ["L3", "L4", "L5", "S1"] and meta["spacing_mm"] == 3.0
+
+
+def test_discover_landmarks_json_folder(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from spinemark.train.data import _world_landmarks, discover
+
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
+    (tmp_path / "scan.landmarks.json").write_text(json.dumps({"landmarks": [
+        {"name": "L5", "position_mm": [1, 2, 3]}, {"name": "L5/S1", "position_mm": [1, 2, 1]}]}))
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "other.nii.gz")  # no labels
+    refs = discover([tmp_path])
+    assert [r.case_id for r in refs] == ["scan"]
+    lm = _world_landmarks(refs[0])
+    assert list(lm) == ["L5"] and np.allclose(lm["L5"], [1, 2, 3])
