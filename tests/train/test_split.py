@@ -12,15 +12,15 @@ def test_packaged_split_is_patient_level():
         assert all(f"VB1_{s}" in val for s in patients[p])
 
 
-def test_validation_cases_never_trained(tmp_path):
-    from pathlib import Path
+def test_validation_cases_never_trained(shared_data):
+    import numpy as np
 
-    from spinemark.train.config import DEFAULT_DATA
-    from spinemark.train.data import discover
+    from spinemark.train.config import TrainConfig
+    from spinemark.train.loop import _split_cases
 
-    if not Path(DEFAULT_DATA).is_dir():
-        import pytest
-
-        pytest.skip("shared data absent")
-    ids = {r.case_id for r in discover([DEFAULT_DATA], ("VB3", "VB1"))}
-    assert set(read_split("spine_mri_v1")["validation"]) <= ids
+    cfg = TrainConfig(output="unused", data=(str(shared_data),))
+    train, tune, val = _split_cases(cfg, np.random.default_rng(0))
+    val_ids = set(read_split("spine_mri_v1")["validation"])
+    assert {r.case_id for r in val} == val_ids
+    assert not ({r.case_id for r in train} | {r.case_id for r in tune}) & val_ids
+    assert len(train) + len(tune) == 61 - 15 and len(tune) == 4

@@ -50,3 +50,20 @@ def test_discover_landmarks_json_folder(tmp_path):
     assert [r.case_id for r in refs] == ["scan"]
     lm = _world_landmarks(refs[0])
     assert list(lm) == ["L5"] and np.allclose(lm["L5"], [1, 2, 3])
+
+
+def test_train_command_end_to_end_and_errors(tiny_data, tmp_path, capsys):
+    from spinemark.cli import main
+
+    tiny = ["--set", "subsets=[]", "--set", "split=null", "--set", "tuning_cases=1", "--set", 'levels=["L4","L5","S1"]',
+            "--set", "width=4", "--set", "patch_size=[8,8,16]", "--set", "batch_size=1", "--set", "iterations=1",
+            "--set", "eval_every=1", "--quiet"]
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_data), "-o", str(run), *tiny]) == 0
+    assert (run / "weights.pt").is_file() and json.loads((run / "config.json").read_text())["width"] == 4
+    assert main(["train", "--data", str(tiny_data), "-o", str(run), *tiny]) == 1  # run folder exists
+    assert "use --overwrite" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "r2"), *tiny]) == 1
+    assert "training data folder not found" in capsys.readouterr().err
+    assert main(["train", "-o", str(tmp_path / "r3"), *tiny]) == 1
+    assert "nothing to train on" in capsys.readouterr().err

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from spinemark.nets.unet3d import DEFAULT_LEVELS
 
-DEFAULT_DATA = "/work/shared/data/spine-mri"
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -60,7 +58,7 @@ class TrainConfig:
     """
 
     output: str
-    data: tuple[str, ...] = (DEFAULT_DATA,)
+    data: tuple[str, ...] = ()
     subsets: tuple[str, ...] = ("VB3", "VB1")
     split: str | None = "spine_mri_v1"
     tuning_cases: int = 4

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark.errors import InputError
 from spinemark.train.config import TrainConfig
 from spinemark.train.data import Case, discover, load_case, phantom_case, read_split, synth_available
 from spinemark.train.sampling import PatchConfig, draw_batch, draw_patch
@@ -44,12 +45,13 @@ def masked_loss(pred, target, mask, pos_weight: float):
 
 
 def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
+    if not cfg.data and cfg.phantoms <= 0:
+        raise ValueError("nothing to train on: give data folders (--data) and/or phantoms (--set phantoms=N)")
     refs = []
     for folder in cfg.data:
-        if Path(folder).is_dir():
-            refs += discover([folder], cfg.subsets)
-        else:
-            log.warning("data folder %s not found; skipped", folder)
+        if not Path(folder).is_dir():
+            raise InputError(folder, "training data folder not found")
+        refs += discover([folder], cfg.subsets)
     val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
     train_refs = [r for r in refs if r.case_id not in val_ids]
     val_refs = [r for r in refs if r.case_id in val_ids]
