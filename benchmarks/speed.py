@@ -11,8 +11,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import json
+import multiprocessing
 import sys
 import tempfile
 from pathlib import Path
@@ -57,7 +59,10 @@ def run(args: argparse.Namespace, method=None) -> int:
             inputs = find_inputs(args.inputs)
         else:
             shape = tuple(int(s) for s in args.shape.split(","))
-            inputs = synthetic_volumes(Path(tmp) / "in", n=args.n, shape=shape)
+            # made in a child process, so that this process's peak memory is the prediction's alone
+            ctx = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                inputs = pool.submit(synthetic_volumes, Path(tmp) / "in", n=args.n, shape=shape).result()
         result = run_speed(method, inputs, Path(tmp) / "pred", warmup=args.warmup)
     meta = {"method": getattr(method, "name", args.method), "weights": args.weights or "shipped default",
             "inputs": "synthetic " + args.shape if not args.inputs else " ".join(args.inputs),

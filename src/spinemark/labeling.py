@@ -387,7 +387,7 @@ def decode(
                 "the anchored names are reported"
             )
     elif s1_map is not None:
-        warnings.append("S1 not found in view: names come from the level heatmaps alone")
+        warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps alone")
     warnings.extend(named.warnings)
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * named.probability))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark.io.writers import DEFAULT_FORMATS
+
 
 def synthetic_volumes(folder: str | Path, n: int = 10, shape: tuple[int, int, int] = (381, 381, 77),
                       spacing_mm: tuple[float, float, float] = (0.6, 0.6, 4.0), seed: int = 0,
@@ -78,14 +80,16 @@ def machine_info() -> dict:
 
 
 def run_speed(method, inputs: Sequence[str | Path], out_dir: str | Path, warmup: int = 1,
-              progress: Callable[[Iterable], Iterable] | None = None) -> dict:
-    """Predict every input with ``method`` (written as ``.landmarks.json`` into ``out_dir``), timing each.
+              progress: Callable[[Iterable], Iterable] | None = None, formats: Sequence[str] = DEFAULT_FORMATS) -> dict:
+    """Predict every input with ``method`` and write ``formats`` into ``out_dir`` (as ``spinemark predict`` does
+    by default), timing each.
 
     Args:
         method: A method object (``predict(volume) -> Prediction``); build it once, outside the timing.
         inputs: Image files.
         out_dir: Where predictions are written (overwritten).
         warmup: Runs on the first input before timing starts (lazy initialisation, caches).
+        formats: Output formats written (default: those of ``spinemark predict``).
 
     Returns:
         ``{"scans": [{"file", "total_s", "peak_rss_mb", <stage>_s...}], "stages": {stage: {mean, median, max}},
@@ -95,11 +99,11 @@ def run_speed(method, inputs: Sequence[str | Path], out_dir: str | Path, warmup:
 
     baseline = _peak_rss_mb()
     for _ in range(warmup if inputs else 0):
-        predict_file(inputs[0], out_dir, method, formats=["json"], overwrite=True)
+        predict_file(inputs[0], out_dir, method, formats=formats, overwrite=True)
     scans = []
     for f in progress(inputs) if progress else inputs:
         t0 = time.perf_counter()
-        res = predict_file(f, out_dir, method, formats=["json"], overwrite=True)
+        res = predict_file(f, out_dir, method, formats=formats, overwrite=True)
         total = time.perf_counter() - t0
         row = {"file": Path(f).name, "total_s": round(total, 4), "peak_rss_mb": round(_peak_rss_mb(), 1)}
         row.update({f"{k}_s": round(v, 4) for k, v in res.timings.items() if k != "total"})

@@ -82,7 +82,7 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
         ax.set_title(f"sagittal R={voxel_to_world(iso.affine, [s, 0, 0])[0]:.0f} mm  (anterior left)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86 if title else 0.93, wspace=0.04)
     return fig
 
 

@@ -103,13 +103,19 @@ class DualHeadMethod:
         norm = self.metadata.get("normalisation", {})
         return canonical_input(volume, self.spacing_mm, (norm.get("low", PERCENTILES[0]), norm.get("high", PERCENTILES[1])))
 
-    def heatmaps(self, volume: Volume) -> tuple[Volume, np.ndarray, np.ndarray]:
-        """The canonical input and the raw network output on it: ``(canonical, levels, s1)``."""
+    def heatmaps(self, canon: Volume) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network output on a canonical input: ``(level channels, s1)``."""
         from spinemark.nets.inference import predict_heatmaps
 
-        canon = self.canonical(volume)
-        levels, s1 = predict_heatmaps(self.model(), canon.data)
-        return canon, levels, s1
+        return predict_heatmaps(self.model(), canon.data)
+
+    def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray) -> labeling.Decoding:
+        """Named centres (world mm) from the heatmaps of a canonical input."""
+        levels = list(self.metadata["levels"])
+        channels = list(self.metadata["channels"])
+        any_map = maps[channels.index("any")] if "any" in channels else None
+        level_maps = maps[[channels.index(n) for n in levels]]
+        return labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, self.decode_config)
 
     def predict(self, volume: Volume) -> Prediction:
         """Find and name the vertebral body centres of ``volume``."""
@@ -119,16 +125,10 @@ class DualHeadMethod:
         canon = self.canonical(volume)
         timings["resample"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from spinemark.nets.inference import predict_heatmaps
-
-        maps, s1 = predict_heatmaps(self.model(), canon.data)
+        maps, s1 = self.heatmaps(canon)
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        levels = list(self.metadata["levels"])
-        channels = list(self.metadata["channels"])
-        any_map = maps[channels.index("any")] if "any" in channels else None
-        level_maps = maps[[channels.index(n) for n in levels]]
-        dec = labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, self.decode_config)
+        dec = self.decode(canon, maps, s1)
         points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
         landmarks = Landmarks(points, geometry=volume.source, warnings=list(dec.warnings))
         timings["decode"] = time.perf_counter() - t0
