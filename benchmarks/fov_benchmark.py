@@ -15,9 +15,10 @@ import argparse
 import datetime
 import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
+
+from spinemark.info import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "spine-mri"
@@ -59,15 +60,6 @@ def read_cases(arg: str | None, split_key: str) -> list[str] | None:
     return [c for c in arg.split(",") if c.strip()]
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True)
-        return (out.stdout.strip() or "uncommitted") + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
 def run(args: argparse.Namespace, method=None) -> int:
     """Run the benchmark; ``method`` overrides ``--method`` (tests pass a fake)."""
     import spinemark
@@ -103,7 +95,7 @@ def run(args: argparse.Namespace, method=None) -> int:
         "variants": ",".join(variants),
         "seed": args.seed,
         "spinemark": spinemark.__version__,
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/fov_benchmark.py " + " ".join(sys.argv[1:]),
     }

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, method=None) -> int:
     """Run the benchmark; ``method`` overrides ``--method`` (tests pass a fake)."""
     from spinemark.errors import OutputError
     from spinemark.evaluate.speed import run_speed, speed_markdown, synthetic_volumes
+    from spinemark.info import git_commit
     from spinemark.io.readers import find_inputs
     from spinemark.io.writers import write_files
 
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace, method=None) -> int:
         result = run_speed(method, inputs, Path(tmp) / "pred", warmup=args.warmup)
     meta = {"method": getattr(method, "name", args.method), "weights": args.weights or "shipped default",
             "inputs": "synthetic " + args.shape if not args.inputs else " ".join(args.inputs),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_commit(), "command": "python " + " ".join(sys.argv)}
     result["meta"] = meta
     write_files({targets[0]: json.dumps(result, indent=1).encode(), targets[1]: speed_markdown(result, meta).encode()},
                 overwrite=args.overwrite)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import subprocess
 import sys
 from importlib import metadata, resources
 from pathlib import Path
@@ -36,6 +37,22 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def git_commit() -> str:
+    """Commit of the spinemark source tree, ``+dirty`` when its tracked package code differs from it.
+
+    ``"unknown"`` for an installation outside a git checkout. Recorded by training runs and benchmarks.
+    """
+    package = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=10)
+        if head.returncode or not head.stdout.strip():
+            return "unknown"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=package, capture_output=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.returncode else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def system_info() -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,21 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.errors import InputError
+from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
 from spinemark.train.data import Case, discover, load_case, phantom_case, read_split, synth_available
 from spinemark.train.sampling import PatchConfig, draw_batch, draw_patch
 
 log = logging.getLogger(__name__)
-
-
-def git_commit(cwd: str | Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the source tree, or ``"unknown"``."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def masked_loss(pred, target, mask, pos_weight: float):
@@ -119,7 +109,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     config.to_json(out / "config.json")
-    commit = git_commit()
+    commit = git_commit()  # recorded with the weights
     (out / "git_commit.txt").write_text(commit + "\n")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
