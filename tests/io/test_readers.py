@@ -122,9 +122,11 @@ def test_find_inputs_recurses_and_finds_dicom(tmp_path):
     data, affine = layout_volume("axial")
     write_dicom_series(data * 10, affine, tmp_path / "b" / "series1")
     (tmp_path / "b" / "readme.txt").write_text("not an image")
+    _good(tmp_path / "a", "x_seg.nii.gz")  # a label map beside its scan: not an input
     found = find_inputs([tmp_path])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/x.nii.gz", "b/series1"]
     assert image_stem(found[0]) == "x" and image_stem(found[1]) == "series1"
+    assert find_inputs([tmp_path / "a" / "x_seg.nii.gz"]) == [tmp_path / "a" / "x_seg.nii.gz"]  # named: kept
 
 
 def test_gzip_helper_detects_bad_stream(tmp_path):

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spinemark.errors import InputError
-from spinemark.io.readers import image_suffix
+from spinemark.io.readers import LABEL_MAP_TAGS, image_suffix
 
-ROLE_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_labels", "_label", "_img", "_image")
+ROLE_TAGS = (*LABEL_MAP_TAGS, "_img", "_image")
 MASK_MARKERS = ("_seg", "_msk", "_mask", "_label")
 LANDMARK_SUFFIXES = (".landmarks.json", ".mrk.json")
 

@@ -31,7 +31,8 @@ def error_boxplot(groups: dict[str, list[float]], title: str, xlabel: str) -> by
     data = [groups[n] if groups[n] else [np.nan] for n in names]
     if names:
         ax.boxplot(data, showfliers=True)
-        ax.set_xticks(range(1, len(names) + 1), [f"{n}\n(n={len(groups[n])})" for n in names], fontsize=8)
+        ax.set_xticks(range(1, len(names) + 1), [f"{n} (n={len(groups[n])})" for n in names], rotation=30, ha="right",
+                      fontsize=8)
     for t, style in ((5, ":"), (10, "--"), (20, "-")):
         ax.axhline(t, color="grey", linestyle=style, linewidth=0.8)
     ax.set_ylabel("localization error (mm)")

@@ -24,6 +24,9 @@ IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+LABEL_MAP_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_labels", "_label")
+"""Name endings (before the suffix) of label maps: skipped when a folder is searched for scans."""
+
 
 def image_suffix(path: str | Path) -> str:
     """The image suffix of a path (``.nii.gz`` counts as one suffix); ``""`` if none is known."""
@@ -39,6 +42,11 @@ def image_stem(path: str | Path) -> str:
     p = Path(path)
     suf = image_suffix(p)
     return p.name[: len(p.name) - len(suf)] if suf else p.name
+
+
+def is_label_map_name(path: str | Path) -> bool:
+    """True when the file name says it is a label map (``scan_seg.nii.gz``, ``VB3_01_seg-vert_msk.nii.gz``)."""
+    return image_stem(path).lower().endswith(LABEL_MAP_TAGS)
 
 
 def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
@@ -186,8 +194,9 @@ def _first_line(exc: Exception) -> str:
 def find_inputs(paths) -> list[Path]:
     """Expand files and folders into the list of images to process.
 
-    A folder is searched recursively: image files by suffix, and every folder that holds
-    DICOM files counts as one series input. Missing paths are kept, so that reading them
+    A folder is searched recursively: image files by suffix, except label maps named as such
+    (see :data:`LABEL_MAP_TAGS`), and every folder that holds DICOM files counts as one series
+    input. Files named explicitly are always kept; missing paths too, so that reading them
     reports the problem for that input.
     """
     found: list[Path] = []
@@ -203,7 +212,8 @@ def find_inputs(paths) -> list[Path]:
             for f in sorted(files):
                 fp = rootp / f
                 if image_suffix(fp):
-                    found.append(fp)
+                    if not is_label_map_name(fp):
+                        found.append(fp)
                 elif not dicom_here and (f.lower().endswith((".dcm", ".ima")) or is_dicom_file(fp)):
                     dicom_here = True
             if dicom_here:
