@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 def shipped_models() -> list[dict]:
     """Metadata of every model in ``spinemark/weights`` (one ``<name>.json`` beside ``<name>.pt``)."""
+    from spinemark.nets.io import sha256_of
+
     models = []
     folder = resources.files("spinemark") / "weights"
     if not folder.is_dir():
@@ -22,21 +23,15 @@ def shipped_models() -> list[dict]:
             continue
         meta = json.loads(entry.read_text())
         weights = folder / entry.name.replace(".json", ".pt")
-        row = {"name": entry.name[:-5], "summary": meta.get("summary", ""), "method": meta.get("method", "")}
+        levels = meta.get("levels") or ["?"]
+        summary = (f"{meta.get('architecture', '')} v{meta.get('version', '?')}, {meta.get('n_parameters', '?')} parameters, "
+                   f"levels {levels[0]}..{levels[-1]}, {meta.get('spacing_mm', '?')} mm; card: weights/{entry.name[:-5]}.md")
+        row = {"name": entry.name[:-5], "summary": summary}
         if weights.is_file():
             row["sha256"] = sha256_of(Path(str(weights)))
             row["size_bytes"] = Path(str(weights)).stat().st_size
         models.append(row)
     return models
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_commit() -> str:
