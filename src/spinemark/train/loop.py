@@ -69,25 +69,21 @@ def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
     return out
 
 
-def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
+def _plot(rows: list[dict], path: Path, tuning: bool) -> None:
+    """Loss curves; the tuning curve only when there are tuning cases (otherwise it would repeat the train loss)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    it = [r["iteration"] for r in rows]
-    ax.plot(it, [r["train_loss"] for r in rows], label="train")
-    tune = [(r["iteration"], r["tune_loss"]) for r in rows if r["tune_loss"] != ""]
-    if tune:
-        ax.plot(*zip(*tune), label="tuning")
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], label="train (running mean)")
+    if tuning:
+        ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], label="tuning cases")
     ax.set_xlabel("iteration")
     ax.set_ylabel("masked MSE")
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -> Path:
@@ -206,5 +202,5 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     if not weights.is_file():
         save_weights(model, weights, {**meta, "iteration": len(rows)})
     if rows:
-        _plot(rows, out / "loss.png")
+        _plot(rows, out / "loss.png", tuning=bool(tune_patches))
     return weights
