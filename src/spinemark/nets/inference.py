@@ -26,10 +26,13 @@ def _forward(model, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     padded, shape = pad_to_multiple(data, 4)
+    # channels-last 3D layout: about twice as fast on CPU as the default layout (measured, torch 2.13,
+    # oneDNN); Module.to converts the parameters in place, once (a no-op when they are converted already)
+    model.to(memory_format=torch.channels_last_3d)
     with torch.inference_mode():
-        levels, s1 = model(torch.from_numpy(padded)[None, None])
+        levels, s1 = model(torch.from_numpy(padded)[None, None].contiguous(memory_format=torch.channels_last_3d))
     sl = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
-    return levels[0][(slice(None), *sl)].numpy(), s1[0, 0][sl].numpy()
+    return levels[0][(slice(None), *sl)].contiguous().numpy(), s1[0, 0][sl].contiguous().numpy()
 
 
 def predict_heatmaps(

@@ -101,6 +101,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     from spinemark.nets.io import load_model, save_weights
     from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
 
+    channels_last = torch.channels_last_3d
     t_start = time.time()
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,6 +141,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         model.train()
     else:
         model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width))
+    model.to(memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.plateau_patience)
     meta = {"name": config.name, "version": config.version, "spacing_mm": config.spacing_mm,
@@ -157,7 +159,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         losses = []
         with torch.no_grad():
             for p in tune_patches:
-                lv, s1 = model(torch.from_numpy(p.image[None]))
+                lv, s1 = model(torch.from_numpy(p.image[None]).contiguous(memory_format=channels_last))
                 loss = masked_loss(lv, torch.from_numpy(p.target[None]), torch.from_numpy(p.mask[None]),
                                    config.pos_weight) + masked_loss(s1, torch.from_numpy(p.s1_target[None]),
                                                                     torch.from_numpy(p.s1_mask[None]), config.pos_weight)
@@ -169,7 +171,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         use_ph = phantoms and (not train_cases or rng.random() < config.phantom_fraction)
         b = draw_batch(phantoms if use_ph else train_cases, rng, pcfg, config.batch_size)
         t = {k: torch.from_numpy(v) for k, v in b.items()}
-        lv, s1 = model(t["image"])
+        lv, s1 = model(t["image"].contiguous(memory_format=channels_last))
         loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight) + masked_loss(
             s1, t["s1_target"], t["s1_mask"], config.pos_weight)
         opt.zero_grad()
