@@ -29,6 +29,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
     p.add_argument("--method", default="dualhead", help="registered method name (spinemark.methods)")
     p.add_argument("--weights", default=None, help="weights file for the method (default: its shipped weights)")
+    p.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
+                   help="method option, e.g. a decoding parameter: --decode use_s1_head=false")
     p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
     p.add_argument("--cases", default=None,
                    help="cases to use: a comma list (VB3_01,VB3_02), a JSON file holding a list, or a JSON split "
@@ -76,7 +78,9 @@ def run(args: argparse.Namespace, method=None) -> int:
     if method is None:
         from spinemark.methods import get_method
 
-        method = get_method(args.method, weights=args.weights)
+        from spinemark.cli import parse_assignments
+
+        method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
     progress = None
     if not args.quiet:
         from tqdm import tqdm
@@ -89,6 +93,7 @@ def run(args: argparse.Namespace, method=None) -> int:
         "method": getattr(method, "name", args.method),
         "model": json.dumps(getattr(method, "model_info", {}) or {}),
         "weights": args.weights or "shipped default",
+        "options": " ".join(args.decode) or "defaults",
         "data": str(args.data),
         "subsets": args.subsets,
         "cases": f"{len(cases)} ({args.cases or 'all'})",

@@ -45,6 +45,18 @@ def test_s1_anchor_propagates_both_ways():
     assert [p.name for p in dec.points] == names
 
 
+def test_s1_head_switched_off_names_from_level_maps():
+    cents = _chain(5)
+    names = ["T12", "L1", "L2", "L3", "L4"]
+    maps = _maps(cents, names)
+    s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]  # a confident S1 detection on the lowest body
+    anchored = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert anchored.anchored and anchored.points[-1].name == "S1"
+    free = decode(maps, LEVELS, SP, maps.max(0), s1, DecodeConfig(use_s1_head=False))
+    assert not free.anchored and [p.name for p in free.points] == names
+    assert not any("S1" in w for w in free.warnings)
+
+
 def test_sequence_decoder_without_s1():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

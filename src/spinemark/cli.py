@@ -218,21 +218,35 @@ def _cmd_evaluate(args) -> int:
     return 1 if summary.errors else 0
 
 
+def parse_assignments(items) -> dict:
+    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``: values are JSON where they parse, else strings.
+
+    Raises:
+        ValueError: An item without ``=``.
+    """
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: expected FIELD=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def _cmd_train(args) -> int:
     from spinemark.errors import SpinemarkError
     from spinemark.train import TrainConfig, train
 
     try:
         fields = json.loads(args.config.read_text()) if args.config else {}
-        for item in args.set:  # CLI > config file > defaults
-            key, sep, value = item.partition("=")
-            if not sep:
-                _err(f"--set {item!r}: expected FIELD=VALUE")
-                return 2
-            try:
-                fields[key.strip()] = json.loads(value)
-            except json.JSONDecodeError:
-                fields[key.strip()] = value
+        try:
+            fields.update(parse_assignments(args.set))  # CLI > config file > defaults
+        except ValueError as exc:
+            _err(f"--set {exc}")
+            return 2
         if args.data:
             fields["data"] = [str(d) for d in args.data]
         fields["output"] = str(args.output)

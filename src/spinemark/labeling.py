@@ -62,6 +62,8 @@ class DecodeConfig:
         gap_ratio: A link this much longer than its neighbours is a gap (a missed vertebra).
         variant_penalty: Log-score cost of each non-standard region count (T13, 11 thoracic, L6, 4 lumbar).
         emission_floor: Added to heatmap values before taking logs.
+        use_s1_head: Anchor the names on the S1 head; False: names from the level heatmaps alone
+            (the "without S1 head" ablation, and models trained without one).
     """
 
     peak_threshold: float = 0.25
@@ -76,6 +78,7 @@ class DecodeConfig:
     gap_ratio: float = 1.6
     variant_penalty: float = 2.0
     emission_floor: float = 0.05
+    use_s1_head: bool = True
 
 
 @dataclass
@@ -343,6 +346,8 @@ def decode(
         and the anatomical variant chosen.
     """
     cfg = config or DecodeConfig()
+    if not cfg.use_s1_head:
+        s1_map = None
     level_maps = np.asarray(level_maps, dtype=np.float32)
     det = np.asarray(any_map, dtype=np.float32) if any_map is not None else np.clip(level_maps, 0, None).sum(0)
     pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)

@@ -36,6 +36,42 @@ def test_two_iteration_training_run(tiny_data, tmp_path):
     assert meta["levels"] == ["L3", "L4", "L5", "S1"] and meta["spacing_mm"] == 3.0
 
 
+def test_training_without_s1_head_leaves_it_untrained(tiny_data, tmp_path):
+    import torch
+
+    from spinemark.methods.dualhead import DualHeadMethod
+
+    cfg = TrainConfig(output=str(tmp_path / "run"), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
+                      levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2, iterations=2,
+                      eval_every=1, s1_head=False, seed=3)
+    weights = train(cfg)
+    trained = torch.load(weights, weights_only=True)
+    torch.manual_seed(3)
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    fresh = DualHeadUNet3D(NetConfig(levels=cfg.levels, width=4)).state_dict()
+    s1_keys = [k for k in fresh if k.startswith("head_s1.")]
+    assert s1_keys and all(torch.equal(trained[k], fresh[k]) for k in s1_keys)
+    assert not torch.equal(trained["head_levels.0.weight"], fresh["head_levels.0.weight"])
+    assert read_metadata(weights)["decode"] == {"use_s1_head": False}
+    assert DualHeadMethod(weights).decode_config.use_s1_head is False
+
+
+def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
+    from spinemark.train.release import release
+
+    run = tmp_path / "run"
+    train(TrainConfig(output=str(run), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
+                      levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2, iterations=1,
+                      eval_every=1))
+    dst = release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
+    meta = read_metadata(dst)
+    assert dst.name == "tiny_v1.pt" and meta["name"] == "tiny_v1" and meta["version"] == "1.2.3"
+    assert set(meta["decode"]) == {"peak_threshold", "s1_threshold"}
+    lines = (run / "tune_decode.txt").read_text().splitlines()
+    assert len(lines) == 4 * 3 + 1 and lines[-1].startswith("chosen: ")
+
+
 def test_discover_landmarks_json_folder(tmp_path):
     import nibabel as nib
     import numpy as np

@@ -46,6 +46,8 @@ class TrainConfig:
         biased_fraction: Share of patches centred near a landmark (the rest uniform).
         augment: Random spatial and intensity augmentation.
         fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
+        s1_head: Train the S1 head (the anchor of the labelling); False: its loss is left out and the
+            model decodes from the level heatmaps alone (the "without S1 head" ablation).
         eval_every: Steps between tuning evaluations (learning-rate schedule, best checkpoint).
         plateau_patience: Tuning evaluations without improvement before the learning rate halves.
         time_limit_min: Stop after this many minutes (None: no limit).
@@ -77,6 +79,7 @@ class TrainConfig:
     biased_fraction: float = 0.7
     augment: bool = True
     fov_crop_prob: float = 0.3
+    s1_head: bool = True
     eval_every: int = 100
     plateau_patience: int = 3
     time_limit_min: float | None = None

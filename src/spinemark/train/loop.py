@@ -20,7 +20,7 @@ from spinemark.errors import InputError
 from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
 from spinemark.train.data import Case, discover, load_case, phantom_case, read_split, synth_available
-from spinemark.train.sampling import PatchConfig, draw_batch, draw_patch
+from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_patch
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,20 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     meta = {"name": config.name, "version": config.version, "spacing_mm": config.spacing_mm,
             "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.0}, "patch_size": list(config.patch_size),
             "sigma_mm": config.sigma_mm, "git_commit": commit, "config": config.to_dict()}
+    if not config.s1_head:
+        meta["decode"] = {"use_s1_head": False}
     weights = out / "weights.pt"
     best = float("inf")
     rows: list[dict] = []
     running: list[float] = []
+
+    def step_loss(t: dict):
+        """Loss of a batch of patches (tensors keyed like :class:`Patch` fields)."""
+        lv, s1 = model(t["image"].contiguous(memory_format=channels_last))
+        loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight)
+        if config.s1_head:
+            loss = loss + masked_loss(s1, t["s1_target"], t["s1_mask"], config.pos_weight)
+        return loss
 
     def evaluate() -> float:
         if not tune_patches:
@@ -159,21 +169,15 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         losses = []
         with torch.no_grad():
             for p in tune_patches:
-                lv, s1 = model(torch.from_numpy(p.image[None]).contiguous(memory_format=channels_last))
-                loss = masked_loss(lv, torch.from_numpy(p.target[None]), torch.from_numpy(p.mask[None]),
-                                   config.pos_weight) + masked_loss(s1, torch.from_numpy(p.s1_target[None]),
-                                                                    torch.from_numpy(p.s1_mask[None]), config.pos_weight)
-                losses.append(float(loss))
+                t = {k: torch.from_numpy(getattr(p, k)[None]) for k in PATCH_KEYS}
+                losses.append(float(step_loss(t)))
         model.train()
         return float(np.mean(losses))
 
     for it in range(1, config.iterations + 1):
         use_ph = phantoms and (not train_cases or rng.random() < config.phantom_fraction)
         b = draw_batch(phantoms if use_ph else train_cases, rng, pcfg, config.batch_size)
-        t = {k: torch.from_numpy(v) for k, v in b.items()}
-        lv, s1 = model(t["image"].contiguous(memory_format=channels_last))
-        loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight) + masked_loss(
-            s1, t["s1_target"], t["s1_mask"], config.pos_weight)
+        loss = step_loss({k: torch.from_numpy(v) for k, v in b.items()})
         opt.zero_grad()
         loss.backward()
         opt.step()

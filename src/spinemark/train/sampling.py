@@ -46,6 +46,10 @@ class PatchConfig:
     scale_range: tuple[float, float] = (0.85, 1.15)
 
 
+PATCH_KEYS = ("image", "target", "mask", "s1_target", "s1_mask")
+"""Fields of a :class:`Patch`, the keys of a batch."""
+
+
 @dataclass
 class Patch:
     """One training sample: image (1, X, Y, Z), targets and masks (C+1 level channels + S1)."""
@@ -170,4 +174,4 @@ def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: n
 def draw_batch(cases: list[Case], rng: np.random.Generator, cfg: PatchConfig, n: int) -> dict[str, np.ndarray]:
     """``n`` patches from randomly chosen cases, stacked into arrays."""
     patches = [draw_patch(cases[int(rng.integers(len(cases)))], rng, cfg) for _ in range(n)]
-    return {k: np.stack([getattr(p, k) for p in patches]) for k in ("image", "target", "mask", "s1_target", "s1_mask")}
+    return {k: np.stack([getattr(p, k) for p in patches]) for k in PATCH_KEYS}

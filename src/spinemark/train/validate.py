@@ -61,15 +61,20 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def evaluate(method, refs: list[CaseRef]) -> dict:
+def evaluate(method, refs: list[CaseRef], volumes: dict | None = None) -> dict:
     """Run ``method`` on every case and score it.
+
+    Args:
+        method: Anything with ``predict(volume) -> Prediction``.
+        refs: The cases.
+        volumes: Images already read, by ``ref.image`` (the others are read here).
 
     Returns:
         ``{"overall": ..., "per_level": {name: ...}, "per_subset": ..., "cases": [...]}``.
     """
     all_rows, cases = [], []
     for ref in refs:
-        vol = load_volume(ref.image)
+        vol = volumes[ref.image] if volumes and ref.image in volumes else load_volume(ref.image)
         t0 = time.perf_counter()
         pred = method.predict(vol)
         seconds = time.perf_counter() - t0
@@ -105,17 +110,22 @@ def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mr
 
 
 def main(argv=None) -> int:
-    """``python -m spinemark.train.validate WEIGHTS DATA [SPLIT] [-o OUT.json]``."""
+    """``python -m spinemark.train.validate WEIGHTS DATA [SPLIT] [-o OUT.json] [--decode FIELD=VALUE ...]``."""
     import argparse
+
+    from spinemark.cli import parse_assignments
 
     ap = argparse.ArgumentParser(description="Score dual-head weights on a validation split")
     ap.add_argument("weights")
     ap.add_argument("data")
     ap.add_argument("split", nargs="?", default="spine_mri_v1")
     ap.add_argument("-o", "--output")
+    ap.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
+                    help="decoding parameter (spinemark.labeling.DecodeConfig), e.g. --decode use_s1_head=false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    res = evaluate_split(args.weights, args.data, args.split)
+    res = evaluate_split(args.weights, args.data, args.split, **parse_assignments(args.decode))
+    res["decode_options"] = args.decode
     text = json.dumps(res, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")
