@@ -76,9 +76,8 @@ def run(args: argparse.Namespace, method=None) -> int:
         print("no cases selected", file=sys.stderr)
         return 2
     if method is None:
-        from spinemark.methods import get_method
-
         from spinemark.cli import parse_assignments
+        from spinemark.methods import get_method
 
         method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
     progress = None
