@@ -97,6 +97,23 @@ def evaluate(method, refs: list[CaseRef], volumes: dict | None = None) -> dict:
     }
 
 
+def _row(label: str, s: dict) -> str:
+    return (f"| {label} | {s['n']} | {100 * s['id_rate']:.1f}% | {s['detected']} | {s['mean_mm']:.2f} | "
+            f"{s['median_mm']:.2f} | {100 * s['within_5mm']:.1f}% | {100 * s['within_10mm']:.1f}% |")
+
+
+def markdown(result: dict) -> str:
+    """Tables of an :func:`evaluate` result: overall and per subset, per level, per case."""
+    head = "| {} | levels | ID rate | detected | mean mm | median mm | <=5 mm | <=10 mm |\n|---|---|---|---|---|---|---|---|"
+    lines = [head.format("set"), _row("all", result["overall"])]
+    lines += [_row(k, v) for k, v in result["per_subset"].items()]
+    lines += ["", head.format("level")] + [_row(k, v) for k, v in result["per_level"].items()]
+    lines += ["", "| case | ID rate | mean mm | predicted | warnings |", "|---|---|---|---|---|"]
+    lines += [f"| {c['case']} | {100 * c['id_rate']:.0f}% | {c['mean_mm']:.1f} | {' '.join(c['predicted'])} | "
+              f"{'; '.join(c['warnings'])} |" for c in result["cases"]]
+    return "\n".join(lines) + "\n"
+
+
 def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mri_v1", **options) -> dict:
     """Score weights on the validation cases of a split (cases found under ``data``)."""
     from spinemark.methods.dualhead import make
@@ -110,7 +127,7 @@ def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mr
 
 
 def main(argv=None) -> int:
-    """``python -m spinemark.train.validate WEIGHTS DATA [SPLIT] [-o OUT.json] [--decode FIELD=VALUE ...]``."""
+    """``python -m spinemark.train.validate WEIGHTS DATA [SPLIT] [-o OUT.json] [--markdown OUT.md] [--decode F=V ...]``."""
     import argparse
 
     from spinemark.cli import parse_assignments
@@ -119,7 +136,8 @@ def main(argv=None) -> int:
     ap.add_argument("weights")
     ap.add_argument("data")
     ap.add_argument("split", nargs="?", default="spine_mri_v1")
-    ap.add_argument("-o", "--output")
+    ap.add_argument("-o", "--output", help="result JSON")
+    ap.add_argument("--markdown", help="also write the result tables (markdown) here")
     ap.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
                     help="decoding parameter (spinemark.labeling.DecodeConfig), e.g. --decode use_s1_head=false")
     args = ap.parse_args(argv)
@@ -129,6 +147,8 @@ def main(argv=None) -> int:
     text = json.dumps(res, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(res))
     log.info("overall: %s", res["overall"])
     return 0
 
