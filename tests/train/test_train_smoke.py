@@ -69,7 +69,7 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     assert dst.name == "tiny_v1.pt" and meta["name"] == "tiny_v1" and meta["version"] == "1.2.3"
     assert set(meta["decode"]) == {"peak_threshold", "s1_threshold"}
     lines = (run / "tune_decode.txt").read_text().splitlines()
-    assert len(lines) == 4 * 3 + 1 and lines[-1].startswith("chosen: ")
+    assert len(lines) == 3 * 5 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
 
 
 def test_discover_landmarks_json_folder(tmp_path):
