@@ -36,8 +36,9 @@ from spinemark.train.data import discover
 
 log = logging.getLogger(__name__)
 
-GRID = {"peak_threshold": (0.15, 0.25, 0.35), "s1_threshold": (0.05, 0.1, 0.2, 0.3, 0.5)}
-"""Decoding settings tried on the tuning cases."""
+GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.1, 0.05)}
+"""Decoding settings tried on the tuning cases; a tie keeps the earlier setting (the default peak
+threshold first, the more cautious S1 thresholds first)."""
 
 TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "random_k2", "random_k3")
 """Field-of-view variants of the tuning cases that the decoding is scored on."""
@@ -93,7 +94,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
         rates = {v: summarize([sc for vv, sc in scores if vv == v])["identification_rate"]
                  for v in variants if any(vv == v for vv, _ in scores)}
         mean_rate = float(np.mean(list(rates.values())))
-        mean_err = summarize([sc for _, sc in scores])["error"].get("mean") or float("inf")
+        mean_err = summarize([sc for _, sc in scores])["error"]["mean_mm"] or float("inf")
         lines.append(f"{setting}: mean id {mean_rate:.3f}, mean error {mean_err:.2f} mm; id per variant "
                      + ", ".join(f"{v} {r:.2f}" for v, r in rates.items()))
         log.info(lines[-1])
@@ -122,6 +123,11 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     dst = out / f"{name}.pt"
     shutil.copyfile(run / "weights.pt", dst)
     meta = read_metadata(run / "weights.pt")
+    if "n_parameters" not in meta:  # runs made before the training loop recorded it
+        from spinemark.nets.io import load_model
+        from spinemark.nets.unet3d import count_parameters
+
+        meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
