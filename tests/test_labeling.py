@@ -57,6 +57,17 @@ def test_s1_head_switched_off_names_from_level_maps():
     assert not any("S1" in w for w in free.warnings)
 
 
+def test_off_chain_s1_detection_is_reported_once():
+    cents = _chain(5)
+    names = ["T12", "L1", "L2", "L3", "L4"]
+    maps = _maps(cents, names)
+    s1 = _maps([(10, 28, 20)], ["L1"], levels=["L1"])[0]  # confident, but 40 mm anterior of the chain
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert [p.name for p in dec.points] == names and not dec.anchored
+    assert any("off the spine chain" in w for w in dec.warnings)
+    assert not any("S1 not detected" in w for w in dec.warnings)
+
+
 def test_sequence_decoder_without_s1():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -391,7 +391,7 @@ def decode(
                 f"(anchor: {named.names[0]}..{named.names[-1]}, heatmaps: {free.names[0]}..{free.names[-1]}); "
                 "the anchored names are reported"
             )
-    elif s1_map is not None:
+    elif s1_map is not None and anchor_pos is None:
         warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps alone")
     warnings.extend(named.warnings)
     points = [
