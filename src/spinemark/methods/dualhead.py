@@ -109,13 +109,20 @@ class DualHeadMethod:
 
         return predict_heatmaps(self.model(), canon.data)
 
-    def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray) -> labeling.Decoding:
-        """Named centres (world mm) from the heatmaps of a canonical input."""
+    def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray,
+               config: labeling.DecodeConfig | None = None) -> labeling.Decoding:
+        """Named centres (voxels of ``canon``) from its heatmaps; ``config`` overrides the decoding defaults."""
         levels = list(self.metadata["levels"])
         channels = list(self.metadata["channels"])
         any_map = maps[channels.index("any")] if "any" in channels else None
         level_maps = maps[[channels.index(n) for n in levels]]
-        return labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, self.decode_config)
+        return labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, config or self.decode_config)
+
+    @staticmethod
+    def landmarks(volume: Volume, canon: Volume, dec: labeling.Decoding) -> Landmarks:
+        """A decoding's named centres in world mm, referred to the input ``volume``."""
+        points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
+        return Landmarks(points, geometry=volume.source, warnings=list(dec.warnings))
 
     def predict(self, volume: Volume) -> Prediction:
         """Find and name the vertebral body centres of ``volume``."""
@@ -129,8 +136,7 @@ class DualHeadMethod:
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         dec = self.decode(canon, maps, s1)
-        points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
-        landmarks = Landmarks(points, geometry=volume.source, warnings=list(dec.warnings))
+        landmarks = self.landmarks(volume, canon, dec)
         timings["decode"] = time.perf_counter() - t0
         return Prediction(landmarks, warnings=list(dec.warnings), timings=timings)
 

@@ -12,8 +12,7 @@ setting is written into the released metadata, which
 
 Usage::
 
-    python -m spinemark.train.release runs/dualhead_v2 ../shared/data/spine-mri \\
-        --name dualhead_v2 --version 2.0.0 --out src/spinemark/weights
+    python -m spinemark.train.release runs/my_run path/to/data --name my_model --version 1.0.0 --out models/
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import numpy as np
 from spinemark import labeling
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
-from spinemark.landmarks import Landmark, Landmarks
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
 from spinemark.train.data import discover
@@ -60,10 +58,8 @@ class _CachedDecoder:
             canon = self.method.canonical(volume)
             self._cache[id(volume)] = (canon, *self.method.heatmaps(canon))
         canon, maps, s1 = self._cache[id(volume)]
-        self.method.decode_config = self.config
-        dec = self.method.decode(canon, maps, s1)
-        points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
-        return Prediction(Landmarks(points, geometry=volume.source), warnings=list(dec.warnings))
+        dec = self.method.decode(canon, maps, s1, self.config)
+        return Prediction(self.method.landmarks(volume, canon, dec), warnings=list(dec.warnings))
 
 
 def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = None,
