@@ -58,6 +58,7 @@ def test_training_without_s1_head_leaves_it_untrained(tiny_data, tmp_path):
 
 
 def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
+    from spinemark.errors import OutputError
     from spinemark.train.release import release
 
     run = tmp_path / "run"
@@ -70,6 +71,12 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     assert set(meta["decode"]) == {"peak_threshold", "s1_threshold"}
     lines = (run / "tune_decode.txt").read_text().splitlines()
     assert len(lines) == 3 * 5 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
+    with pytest.raises(OutputError, match="exists"):
+        release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
+    elsewhere = tmp_path / "other_data"
+    elsewhere.mkdir()
+    with pytest.raises(ValueError, match="tuning cases .* not found: TINY_"):
+        release(run, elsewhere, "tiny_v1", "1.2.4", tmp_path / "weights", overwrite=True)
 
 
 def test_discover_landmarks_json_folder(tmp_path):

@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spinemark import labeling
+from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
 from spinemark.methods.base import Prediction
@@ -85,7 +86,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     lines, best = [], None
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
-        cached.config = labeling.DecodeConfig(**{**base.__dict__, **setting})
+        cached.config = dataclasses.replace(base, **setting)
         scores = [(s.variant, evaluate_sample(cached, s)[0]) for s in samples]
         rates = {v: summarize([sc for vv, sc in scores if vv == v])["identification_rate"]
                  for v in variants if any(vv == v for vv, _ in scores)}
@@ -102,21 +103,31 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     return best[1], lines
 
 
-def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path) -> Path:
+def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
+            overwrite: bool = False) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
 
     Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder.
+
+    Raises:
+        OutputError: ``out/<name>.pt`` exists and ``overwrite`` is False.
+        ValueError: The run has no tuning cases, or ``data`` lacks some of them.
     """
     run, out = Path(run), Path(out)
+    dst = out / f"{name}.pt"
+    if dst.exists() and not overwrite:
+        raise OutputError(dst, "exists; use --overwrite to replace it")
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
     if not tuning:
         raise ValueError(f"{run}: the run has no tuning cases to choose the decoding on")
     cases = [Case(r.case_id, r.case_id.split("_")[0], Path(r.image), Path(r.labels or r.landmarks))
              for r in discover([data]) if r.case_id in set(tuning)]
+    missing = sorted(set(tuning) - {c.key for c in cases})
+    if missing:
+        raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
     setting, lines = tune_decoding(run / "weights.pt", cases)
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     out.mkdir(parents=True, exist_ok=True)
-    dst = out / f"{name}.pt"
     shutil.copyfile(run / "weights.pt", dst)
     meta = read_metadata(run / "weights.pt")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
@@ -140,9 +151,14 @@ def main(argv=None) -> int:
     ap.add_argument("--name", required=True)
     ap.add_argument("--version", required=True)
     ap.add_argument("--out", required=True, help="folder for <name>.pt and <name>.json")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    dst = release(args.run, args.data, args.name, args.version, args.out)
+    try:
+        dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite)
+    except (SpinemarkError, ValueError, OSError) as exc:
+        log.error("error: %s", exc)
+        return 1
     log.info("wrote %s", dst)
     return 0
 
