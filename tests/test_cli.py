@@ -104,6 +104,13 @@ def test_no_spine_in_view_is_an_error_without_output(tmp_path, capsys):
     assert not any(out.iterdir())
 
 
+def test_no_vertebra_error_names_the_models_levels(tmp_path, capsys):
+    pytest.importorskip("torch")
+    flat = save_nifti(np.full((40, 40, 30), 7.0, np.float32), np.eye(4), tmp_path / "flat.nii.gz")
+    assert main(["predict", str(flat), "-o", str(tmp_path / "out")]) == 1
+    assert "its model names T8..S5 only" in capsys.readouterr().err
+
+
 def test_synth_command_writes_reproducible_phantoms(tmp_path, capsys):
     out = tmp_path / "ph"
     args = ["synth", "--preset", "lumbar", "--n", "2", "--seed", "3", "-o", str(out), "--quiet"]

@@ -96,7 +96,10 @@ def predict_file(
     pred = m.predict(vol)
     timings.update(pred.timings)
     if not len(pred.landmarks.vertebrae()):
-        raise InputError(path, f"no vertebra found by method {m.name!r}: no spine in view, or an image it cannot read")
+        levels = getattr(m, "levels", None)
+        cover = f" (its model names {levels[0]}..{levels[-1]} only)" if levels else ""
+        raise InputError(path, f"no vertebra found by method {m.name!r}{cover}: no spine in view, a part of the spine "
+                               "the model does not cover, or an image it cannot read")
     t0 = time.perf_counter()
     lms = pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))

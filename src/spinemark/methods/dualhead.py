@@ -84,6 +84,11 @@ class DualHeadMethod:
                 "sha256": self._sha256}
 
     @property
+    def levels(self) -> tuple[str, ...]:
+        """The levels the model can name, cranial to caudal."""
+        return tuple(self.metadata["levels"])
+
+    @property
     def spacing_mm(self) -> float:
         return float(self.metadata["spacing_mm"])
 
