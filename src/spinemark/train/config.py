@@ -30,7 +30,9 @@ class TrainConfig:
         split: Validation split file, or the name of a packaged split (``spine_mri_v1``); its
             validation cases are never trained on. None: no validation split.
         tuning_cases: Cases of the training side held out to steer the learning rate and pick the
-            best checkpoint (never the validation split).
+            best checkpoint (never the validation split), drawn from the seed.
+        tuning_ids: These cases as the tuning cases instead of a random draw (to keep the tuning cases of
+            an earlier run when the data changes).
         phantoms: Number of synthetic phantoms (``spinemark.synth``) mixed into training; 0: none.
         phantom_presets: Field-of-view presets drawn for phantoms.
         phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
@@ -64,6 +66,7 @@ class TrainConfig:
     subsets: tuple[str, ...] = ("VB3", "VB1")
     split: str | None = "spine_mri_v1"
     tuning_cases: int = 4
+    tuning_ids: tuple[str, ...] = ()
     phantoms: int = 0
     phantom_presets: tuple[str, ...] = ("pelvic", "lumbosacral", "lumbar", "thoracic", "wholespine")
     phantom_fraction: float = 0.3
@@ -91,7 +94,7 @@ class TrainConfig:
     version: str = "1"
 
     def __post_init__(self):
-        for f in ("data", "subsets", "phantom_presets", "levels", "patch_size"):
+        for f in ("data", "subsets", "tuning_ids", "phantom_presets", "levels", "patch_size"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
         if any(int(p) % 4 for p in self.patch_size):
             raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")

@@ -84,14 +84,41 @@ def discover(folders, subsets=()) -> list[CaseRef]:
     return [refs[k] for k in sorted(refs)]
 
 
+def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Vertebral body centres midway between the centres of the disc above and the disc below.
+
+    Args:
+        discs: Disc centres keyed by the vertebra above the disc (``"L4"`` for L4/L5).
+
+    Returns:
+        Centres of the bodies that have a labelled disc on both sides (L2..L5 from L1/L2..L5/S1).
+    """
+    out = {}
+    for upper, p in discs.items():
+        below = anatomy.neighbours(upper)[1]
+        if below in discs:
+            out[below] = (np.asarray(p, dtype=np.float64) + np.asarray(discs[below], dtype=np.float64)) / 2.0
+    return out
+
+
 def _world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
-    """Labelled vertebral body centres of a case in world mm (discs are ignored)."""
+    """Labelled vertebral body centres of a case in world mm.
+
+    A label map with discs but no bodies (such as the IVD set) gives the bodies between two
+    labelled discs (:func:`bodies_from_discs`).
+    """
     if ref.labels:
         lab = load_volume(ref.labels)
         data = np.asarray(lab.data).astype(np.int32)
-        ids = [int(i) for i in np.unique(data) if anatomy.is_vertebra(int(i)) and i != anatomy.name_to_id("Co")]
-        cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids) if ids else []
-        return {anatomy.id_to_name(i): lab.voxel_to_world(c) for i, c in zip(ids, cents)}
+        present = [int(i) for i in np.unique(data) if i > 0]
+        ids = [i for i in present if anatomy.is_vertebra(i) and i != anatomy.name_to_id("Co")]
+        disc_ids = [i for i in present if anatomy.is_disc(i)]
+        cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids + disc_ids) if ids or disc_ids else []
+        world = {i: lab.voxel_to_world(c) for i, c in zip(ids + disc_ids, cents)}
+        bodies = {anatomy.id_to_name(i): world[i] for i in ids}
+        if not bodies and disc_ids:
+            bodies = bodies_from_discs({anatomy.id_to_name(i - anatomy.DISC_OFFSET): world[i] for i in disc_ids})
+        return bodies
     d = json.loads(Path(ref.landmarks).read_text())
     out = {}
     for p in d.get("landmarks", []):

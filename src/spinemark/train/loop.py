@@ -45,8 +45,14 @@ def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
     val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
     train_refs = [r for r in refs if r.case_id not in val_ids]
     val_refs = [r for r in refs if r.case_id in val_ids]
-    n_tune = min(cfg.tuning_cases, max(0, len(train_refs) - 1))
-    tune_idx = set(rng.choice(len(train_refs), n_tune, replace=False).tolist()) if n_tune else set()
+    if cfg.tuning_ids:
+        missing = sorted(set(cfg.tuning_ids) - {r.case_id for r in train_refs})
+        if missing:
+            raise ValueError(f"tuning_ids not among the training-side cases: {missing}")
+        tune_idx = {i for i, r in enumerate(train_refs) if r.case_id in set(cfg.tuning_ids)}
+    else:
+        n_tune = min(cfg.tuning_cases, max(0, len(train_refs) - 1))
+        tune_idx = set(rng.choice(len(train_refs), n_tune, replace=False).tolist()) if n_tune else set()
     tune_refs = [r for i, r in enumerate(train_refs) if i in tune_idx]
     train_refs = [r for i, r in enumerate(train_refs) if i not in tune_idx]
     return train_refs, tune_refs, val_refs
