@@ -110,3 +110,25 @@ def test_train_command_end_to_end_and_errors(tiny_data, tmp_path, capsys):
     assert "training data folder not found" in capsys.readouterr().err
     assert main(["train", "-o", str(tmp_path / "r3"), *tiny]) == 1
     assert "nothing to train on" in capsys.readouterr().err
+
+
+def test_bodies_from_discs_midway_between_neighbouring_discs():
+    import numpy as np
+
+    from spinemark.train.data import bodies_from_discs
+
+    discs = {"L3": np.array([0.0, 0.0, 30.0]), "L4": np.array([0.0, 2.0, 0.0]), "L5": np.array([0.0, 6.0, -30.0])}
+    bodies = bodies_from_discs(discs)
+    assert sorted(bodies) == ["L4", "L5"]  # L3 needs the L2/L3 disc, S1 the S1/S2 disc
+    assert np.allclose(bodies["L4"], [0, 1, 15]) and np.allclose(bodies["L5"], [0, 4, -15])
+
+
+def test_tuning_ids_fix_the_tuning_cases(tiny_data, tmp_path):
+    cfg = TrainConfig(output=str(tmp_path / "run"), data=(str(tiny_data),), subsets=(), split=None,
+                      tuning_ids=("TINY_02",), levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16),
+                      batch_size=2, iterations=1, eval_every=1)
+    train(cfg)
+    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert [t["case"] for t in data["tuning"]] == ["TINY_02"]
+    with pytest.raises(ValueError, match="TINY_99"):
+        train(TrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "run2"), "tuning_ids": ["TINY_99"]}))
