@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-GOLDEN = Path(__file__).with_name("golden_dualhead_v1.json")
+GOLDEN = Path(__file__).with_name("golden_dualhead.json")
 PHANTOM = {"preset": "lumbosacral", "seed": 7}
 
 
