@@ -83,7 +83,7 @@ def test_discover_landmarks_json_folder(tmp_path):
     import nibabel as nib
     import numpy as np
 
-    from spinemark.train.data import _world_landmarks, discover
+    from spinemark.train.data import discover, world_landmarks
 
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
     (tmp_path / "scan.landmarks.json").write_text(json.dumps({"landmarks": [
@@ -91,7 +91,7 @@ def test_discover_landmarks_json_folder(tmp_path):
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "other.nii.gz")  # no labels
     refs = discover([tmp_path])
     assert [r.case_id for r in refs] == ["scan"]
-    lm = _world_landmarks(refs[0])
+    lm = world_landmarks(refs[0])
     assert list(lm) == ["L5"] and np.allclose(lm["L5"], [1, 2, 3])
 
 

@@ -33,6 +33,9 @@ class TrainConfig:
             best checkpoint (never the validation split), drawn from the seed.
         tuning_ids: These cases as the tuning cases instead of a random draw (to keep the tuning cases of
             an earlier run when the data changes).
+        extra_landmarks: JSON file of more landmarks for training cases, ``{"landmarks": {case id: {name:
+            [x, y, z] world mm}}}`` (such as the S1 pseudo-labels of :mod:`spinemark.train.pseudo_s1`);
+            merged with each case's labels; never applied to tuning cases, so tuning losses stay comparable.
         phantoms: Number of synthetic phantoms (``spinemark.synth``) mixed into training; 0: none.
         phantom_presets: Field-of-view presets drawn for phantoms.
         phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
@@ -67,6 +70,7 @@ class TrainConfig:
     split: str | None = "spine_mri_v1"
     tuning_cases: int = 4
     tuning_ids: tuple[str, ...] = ()
+    extra_landmarks: str | None = None
     phantoms: int = 0
     phantom_presets: tuple[str, ...] = ("pelvic", "lumbosacral", "lumbar", "thoracic", "wholespine")
     phantom_fraction: float = 0.3

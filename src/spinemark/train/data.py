@@ -101,7 +101,7 @@ def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
+def world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
     """Labelled vertebral body centres of a case in world mm.
 
     A label map with discs but no bodies (such as the IVD set) gives the bodies between two
@@ -139,9 +139,15 @@ def labelled_span(landmarks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
     return (p[0] + 0.5 * up, up / np.linalg.norm(up), p[-1] + 0.5 * down, down / np.linalg.norm(down))
 
 
-def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None) -> Case:
-    """Read and preprocess one real case (cached on disk when ``cache_dir`` is given)."""
-    key = hashlib.sha1(f"{ref}|{spacing_mm}|v1".encode()).hexdigest()[:16]
+def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None,
+              extra: dict[str, list[float]] | None = None) -> Case:
+    """Read and preprocess one real case (cached on disk when ``cache_dir`` is given).
+
+    ``extra``: more labelled centres (name -> world mm) added to those of the label map or landmarks file.
+    """
+    extra = {n: [float(c) for c in p] for n, p in sorted((extra or {}).items())}
+    key_src = f"{ref}|{spacing_mm}|v1" + (f"|{json.dumps(extra)}" if extra else "")
+    key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"{ref.case_id}_{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
@@ -149,7 +155,7 @@ def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None) -> 
         landmarks = {n: z["positions"][i] for i, n in enumerate(names)}
         return Case(ref.case_id, "real", z["image"].astype(np.float32), landmarks, labelled_span(landmarks))
     canon = canonical_input(load_volume(ref.image), spacing_mm)
-    world = _world_landmarks(ref)
+    world = {**world_landmarks(ref), **{n: np.asarray(p) for n, p in extra.items()}}
     landmarks = {n: canon.world_to_voxel(p) for n, p in world.items()}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -177,6 +183,24 @@ def synth_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def read_extra_landmarks(path: str | None) -> dict[str, dict[str, list[float]]]:
+    """Case id -> {name: world mm} from an extra-landmarks file (``TrainConfig.extra_landmarks``); {} for None."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"extra landmarks file {p} not found")
+    doc = json.loads(p.read_text())
+    out = {}
+    for case_id, points in doc.get("landmarks", {}).items():
+        for name, pos in points.items():
+            if len(pos) != 3:
+                raise ValueError(f"{p}: landmark {name} of {case_id} is not three coordinates")
+            anatomy.level(name)  # raises on an unknown name
+        out[case_id] = points
+    return out
 
 
 def read_split(split: str | None) -> dict:

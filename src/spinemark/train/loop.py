@@ -19,7 +19,8 @@ import numpy as np
 from spinemark.errors import InputError
 from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
-from spinemark.train.data import Case, discover, load_case, phantom_case, read_split, synth_available
+from spinemark.train.data import (Case, discover, load_case, phantom_case, read_extra_landmarks, read_split,
+                                  synth_available)
 from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_patch
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     train_refs, tune_refs, val_refs = _split_cases(config, rng)
     log.info("cases: %d train, %d tuning, %d validation (never trained on)", len(train_refs), len(tune_refs),
              len(val_refs))
-    train_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in train_refs]
+    extra = read_extra_landmarks(config.extra_landmarks)
+    train_cases = [load_case(r, config.spacing_mm, config.cache_dir, extra.get(r.case_id)) for r in train_refs]
     tune_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in tune_refs]
     phantoms = _phantoms(config, rng)
     data_list = {
@@ -130,6 +132,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         "validation_excluded": [r.case_id for r in val_refs],
         "phantoms": [c.case_id for c in phantoms],
         "split": config.split,
+        "extra_landmarks": {r.case_id: sorted(extra[r.case_id]) for r in train_refs if r.case_id in extra},
         "levels_labelled": {c.case_id: sorted(c.landmarks) for c in train_cases + tune_cases},
     }
     (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")

@@ -23,7 +23,7 @@ import numpy as np
 
 from spinemark import anatomy
 from spinemark.io.readers import load_volume
-from spinemark.train.data import CaseRef, _world_landmarks, discover, read_split
+from spinemark.train.data import CaseRef, discover, read_split, world_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def evaluate(method, refs: list[CaseRef], volumes: dict | None = None) -> dict:
         t0 = time.perf_counter()
         pred = method.predict(vol)
         seconds = time.perf_counter() - t0
-        truth = _world_landmarks(ref)
+        truth = world_landmarks(ref)
         rows = score_case(truth, {p.name: p.position_mm for p in pred.landmarks})
         for r in rows:
             r["case"] = ref.case_id
