@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from spinemark import anatomy
-from spinemark.labeling import DecodeConfig, build_chain, decode, find_peaks, name_chain
+from spinemark.labeling import DecodeConfig, build_chain, calibrate, decode, find_peaks, name_chain
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
@@ -138,3 +138,12 @@ def test_anchor_forces_s1(anchor):
     ev = np.full((5, len(LEVELS)), 0.2)
     res = name_chain(ev, LEVELS, links_mm=[30.0] * 4, anchor=anchor, config=DecodeConfig())
     assert res.names[anchor] == "S1" and res.anchored
+
+
+@pytest.mark.parametrize("w", [10.0, 50.0])
+def test_calibrate_inverts_the_weighted_loss_optimum(w):
+    p = np.array([0.02, 0.1, 0.25, 0.5, 0.9])
+    y = (1 + w) * p / ((1 + w) * p + 1 - p)  # what the weighted-MSE-trained network outputs
+    assert np.allclose(calibrate(y, w), p)
+    assert np.all(np.diff(calibrate(np.linspace(0, 1, 11), w)) >= 0)  # order kept
+    assert np.array_equal(calibrate(y, 0.0), y)
