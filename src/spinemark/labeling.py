@@ -14,8 +14,8 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    twice. When S1 is found in its own head, the node it falls on is forced to S1 and names
    propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
-   anatomy. Without S1, the level heatmaps alone choose where the sequence sits; their values are
-   first turned into probabilities (:func:`calibrate`), which the training loss compresses near 1.
+   anatomy. Without S1, the level heatmaps alone choose where the sequence sits (optionally
+   turned into probabilities first, :func:`calibrate`; off by default, see its note).
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant or a disagreement between the anchor and the
@@ -92,6 +92,11 @@ def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
     whether a centre is level X (target 1) with probability p or not (target 0) outputs the
     minimiser ``y = (1 + w) p / ((1 + w) p + 1 - p)``, which crowds every plausible level near 1
     (p = 0.25 gives 0.94 for w = 50). This inverts it: ``p = y / ((1 + w)(1 - y) + y)``.
+
+    Measured on dualhead_v3 (``DecodeConfig.pos_weight=50``): better on the tuning cases' short crops
+    (mid-lumbar, 3-vertebra), but long chains on the validation split were named two levels too low
+    (VB1 full scans 60% -> 0%): the channels of levels learned mostly from phantoms (thoracic,
+    sacral) are not calibrated like the lumbar ones on real scans. Hence off by default.
 
     Example:
         >>> float(calibrate(np.array(0.944), 50.0).round(2))

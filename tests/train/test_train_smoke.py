@@ -55,7 +55,6 @@ def test_training_without_s1_head_leaves_it_untrained(tiny_data, tmp_path):
     assert not torch.equal(trained["head_levels.0.weight"], fresh["head_levels.0.weight"])
     assert read_metadata(weights)["decode"] == {"use_s1_head": False}
     assert DualHeadMethod(weights).decode_config.use_s1_head is False
-    assert DualHeadMethod(weights).decode_config.pos_weight == cfg.pos_weight  # from the run's config
 
 
 def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
@@ -69,8 +68,7 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     dst = release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
     meta = read_metadata(dst)
     assert dst.name == "tiny_v1.pt" and meta["name"] == "tiny_v1" and meta["version"] == "1.2.3"
-    assert set(meta["decode"]) == {"peak_threshold", "s1_threshold", "pos_weight"}
-    assert meta["decode"]["pos_weight"] == TrainConfig.pos_weight  # the run's loss weight calibrates the maps
+    assert set(meta["decode"]) == {"peak_threshold", "s1_threshold"}
     lines = (run / "tune_decode.txt").read_text().splitlines()
     assert len(lines) == 3 * 5 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
     with pytest.raises(OutputError, match="exists"):

@@ -49,15 +49,6 @@ def default_weights_path() -> Path:
     return path
 
 
-def decode_defaults(metadata: dict) -> dict:
-    """The decoding parameters a weights file ships with (``decode`` in its metadata).
-
-    The level heatmaps are calibrated with the foreground weight of the loss they were trained
-    with (``pos_weight`` of the training config) unless the metadata says otherwise.
-    """
-    return {"pos_weight": float(metadata.get("config", {}).get("pos_weight", 0.0)), **metadata.get("decode", {})}
-
-
 def _threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -80,7 +71,7 @@ class DualHeadMethod:
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
-        self.decode_config = decode or labeling.DecodeConfig(**decode_defaults(self.metadata))
+        self.decode_config = decode or labeling.DecodeConfig(**self.metadata.get("decode", {}))
         self.threads = threads
         self._model = None
         self._sha256 = None
@@ -172,5 +163,5 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     path = weights or default_weights_path()
     decode = None
     if options:
-        decode = labeling.DecodeConfig(**{**decode_defaults(read_metadata(path)), **options})
+        decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
     return DualHeadMethod(path, decode=decode, threads=threads)

@@ -30,7 +30,7 @@ from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
 from spinemark.methods.base import Prediction
-from spinemark.methods.dualhead import DualHeadMethod, decode_defaults
+from spinemark.methods.dualhead import DualHeadMethod
 from spinemark.nets.io import read_metadata
 from spinemark.train.data import discover
 
@@ -134,7 +134,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         from spinemark.nets.unet3d import count_parameters
 
         meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
-    meta.update(name=name, version=version, decode={**decode_defaults(meta), **setting},
+    meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return dst
