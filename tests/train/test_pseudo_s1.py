@@ -102,3 +102,27 @@ def test_training_uses_extra_landmarks_on_training_cases_only(tiny_data, tmp_pat
     assert sorted(data["extra_landmarks"]) == sorted(trained) and len(trained) == 2
     assert all(data["levels_labelled"][c] == ["L3", "L4", "L5", "S1"] for c in trained)
     assert data["levels_labelled"][data["tuning"][0]["case"]] == ["L3", "L4", "L5"]
+
+
+def test_command_survives_a_bad_scan_and_refuses_to_overwrite(tiny_data, tmp_path):
+    pytest.importorskip("torch")
+    from spinemark.methods.dualhead import default_weights_path
+    from spinemark.train.pseudo_s1 import main
+
+    (tiny_data / "TINY_01_img.nii.gz").write_bytes(b"not a nifti")
+    out = tmp_path / "s1.json"
+    assert main([str(default_weights_path()), str(tiny_data), "--split", str(_empty_split(tmp_path)),
+                 "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["skipped"]["TINY_01"].startswith("error:") and "TINY_01_img.nii.gz" in doc["skipped"]["TINY_01"]
+    assert set(doc["landmarks"]) | set(doc["skipped"]) == {"TINY_00", "TINY_01", "TINY_02"}
+    before = out.read_text()
+    assert main([str(default_weights_path()), str(tiny_data), "--split", str(_empty_split(tmp_path)),
+                 "-o", str(out)]) == 1
+    assert out.read_text() == before
+
+
+def _empty_split(tmp_path):
+    p = tmp_path / "split.json"
+    p.write_text(json.dumps({"validation": []}))
+    return p

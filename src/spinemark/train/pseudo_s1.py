@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark.errors import SpinemarkError
 from spinemark.train.data import CaseRef, discover, read_split, world_landmarks
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m spinemark.train.pseudo_s1", description=__doc__.split("\n\n")[0])
     ap.add_argument("weights")
     ap.add_argument("data")
-    ap.add_argument("--subsets", default="VB3,VB1,IVD")
+    ap.add_argument("--subsets", default="", help="comma list of case-id prefixes to keep (default: every case)")
     ap.add_argument("--split", default="spine_mri_v1", help="its validation cases are never labelled")
     ap.add_argument("--exclude", default="", help="more case ids to leave out (e.g. a run's tuning cases)")
     ap.add_argument("--min-evidence", type=float, default=0.1)
@@ -140,7 +141,10 @@ def main(argv=None) -> int:
     method = DualHeadMethod(args.weights)
     labels, skipped, rows = {}, {}, []
     for ref in refs:
-        pos, info = place_s1(method, ref, args.min_evidence)
+        try:
+            pos, info = place_s1(method, ref, args.min_evidence)
+        except (SpinemarkError, ValueError, OSError) as exc:  # one bad scan never stops the batch
+            pos, info = None, {"reason": f"error: {exc}"}
         if pos is None:
             skipped[ref.case_id] = info["reason"]
             log.info("%s: no label (%s)", ref.case_id, info["reason"])

@@ -30,7 +30,6 @@ from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
 from spinemark.methods.base import Prediction
-from spinemark.methods.dualhead import DualHeadMethod
 from spinemark.nets.io import read_metadata
 from spinemark.train.data import discover
 
@@ -72,6 +71,8 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
         ``(setting, lines)``: the chosen setting and one line per setting tried (identification
         rate per variant, their mean, mean error).
     """
+    from spinemark.methods.dualhead import DualHeadMethod
+
     grid = grid or GRID
     method = DualHeadMethod(weights)
     cached = _CachedDecoder(method)
