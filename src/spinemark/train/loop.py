@@ -19,8 +19,15 @@ import numpy as np
 from spinemark.errors import InputError
 from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
-from spinemark.train.data import (Case, discover, load_case, phantom_case, read_extra_landmarks, read_split,
-                                  synth_available)
+from spinemark.train.data import (
+    Case,
+    discover,
+    load_case,
+    phantom_case,
+    read_extra_landmarks,
+    read_split,
+    synth_available,
+)
 from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_patch
 
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spinemark.errors import SpinemarkError
+from spinemark.errors import OutputError, SpinemarkError
+from spinemark.io.writers import write_files
 from spinemark.train.data import CaseRef, discover, read_split, world_landmarks
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,11 @@ def place_s1(method, ref: CaseRef, min_evidence: float = 0.1) -> tuple[np.ndarra
     return np.asarray(canon.voxel_to_world(voxel), dtype=np.float64), info
 
 
-def picture(rows: list[tuple[str, dict]], path: str | Path, per_row: int = 8) -> Path:
-    """Sagittal slices through each placed S1 with L4, L5 (labels) and S1 (placed) marked."""
+def picture(rows: list[tuple[str, dict]], target, per_row: int = 8):
+    """Sagittal slices through each placed S1 with L4, L5 (labels) and S1 (placed) marked.
+
+    ``target``: a PNG path or a binary file object; returned as given.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,9 +116,9 @@ def picture(rows: list[tuple[str, dict]], path: str | Path, per_row: int = 8) ->
         ax.set_title(f"{title}\n{info.get('evidence', 0):.2f}", fontsize=7)
     fig.suptitle("S1 pseudo-labels: L4 blue, L5 green (labelled), S1 red (placed); S1 evidence", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(target, dpi=90, format="png")
     plt.close(fig)
-    return Path(path)
+    return target
 
 
 def main(argv=None) -> int:
@@ -156,10 +161,14 @@ def main(argv=None) -> int:
             rows.append((ref.case_id, info))
     doc = {"weights": str(args.weights), "sha256": method.model_info["sha256"], "min_evidence": args.min_evidence,
            "excluded": sorted(skip), "landmarks": labels, "skipped": skipped}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    files = {out: (json.dumps(doc, indent=1) + "\n").encode()}
     if args.png and rows:
-        picture(rows, args.png)
+        files[Path(args.png)] = picture(rows, io.BytesIO()).getvalue()
+    try:
+        write_files(files, overwrite=args.overwrite)  # all or nothing
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"S1 placed on {len(labels)} of {len(refs)} scans -> {out}")
     return 0
 
