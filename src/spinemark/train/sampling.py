@@ -42,6 +42,7 @@ class PatchConfig:
     biased_fraction: float = 0.7
     augment: bool = True
     fov_crop_prob: float = 0.3
+    fov_disc_fraction: float = 0.0
     rotate_deg: float = 15.0
     scale_range: tuple[float, float] = (0.85, 1.15)
 
@@ -115,6 +116,26 @@ def _side(points: np.ndarray, plane_point: np.ndarray, normal: np.ndarray, spaci
     return ((points - plane_point) @ normal) * spacing
 
 
+def _fov_bounds(lm: dict[str, np.ndarray], rng: np.random.Generator, cfg: PatchConfig,
+                n_sup: int) -> tuple[float, float]:
+    """Superior-axis bounds (patch voxels) of a field-of-view crop that keeps 60-160 mm.
+
+    With probability ``cfg.fov_disc_fraction`` one edge lies at a disc: halfway between two
+    anatomically adjacent landmarks of the patch (1.5 mm jitter), as when a scan ends between
+    L5 and S1, so that the bottom vertebra of a crop is not taken for S1. Otherwise the crop
+    sits at random.
+    """
+    keep = rng.uniform(60.0, 160.0) / cfg.spacing_mm
+    if cfg.fov_disc_fraction > 0 and rng.random() < cfg.fov_disc_fraction:
+        by_order = {anatomy.order(n): p for n, p in lm.items()}
+        discs = [(by_order[o][2] + by_order[o + 1][2]) / 2.0 for o in sorted(by_order) if o + 1 in by_order]
+        if discs:
+            edge = discs[int(rng.integers(len(discs)))] + rng.normal(0.0, 1.5 / cfg.spacing_mm)
+            return (edge, edge + keep) if rng.random() < 0.5 else (edge - keep, edge)
+    mid = rng.uniform(0, n_sup - 1)
+    return mid - keep / 2.0, mid + keep / 2.0
+
+
 def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: np.ndarray | None = None) -> Patch:
     """Draw one augmented patch with its targets and loss masks."""
     size = np.array(cfg.patch_size)
@@ -131,13 +152,11 @@ def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: n
     lm = {n: inv @ (p - offset) for n, p in case.landmarks.items()}  # patch voxel positions
     # field-of-view crop along the superior axis, keeping a few vertebrae
     if cfg.augment and rng.random() < cfg.fov_crop_prob:
-        keep_mm = rng.uniform(60.0, 160.0)
-        half = keep_mm / cfg.spacing_mm / 2.0
-        mid = rng.uniform(0, size[2] - 1)
-        fov = (grid[..., 2] >= mid - half) & (grid[..., 2] <= mid + half)
+        lo, hi = _fov_bounds(lm, rng, cfg, size[2])
+        fov = (grid[..., 2] >= lo) & (grid[..., 2] <= hi)
         inside &= fov
         img[~fov] = 0.0
-        lm = {n: p for n, p in lm.items() if mid - half <= p[2] <= mid + half}
+        lm = {n: p for n, p in lm.items() if lo <= p[2] <= hi}
     if cfg.augment:
         img = _intensity(img, rng)
     sig = cfg.sigma_mm / cfg.spacing_mm
