@@ -59,16 +59,19 @@ def test_disc_aligned_crop_ends_between_two_vertebrae():
     from spinemark.train.sampling import _fov_bounds
 
     cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, fov_disc_fraction=1.0)
-    lm = {"L4": np.array([8.0, 12.0, 30.0]), "L5": np.array([8.0, 12.0, 20.0]), "S1": np.array([8.0, 12.0, 8.0])}
-    discs = np.array([25.0, 14.0])  # L4/L5 and L5/S1, in patch voxels
-    edges = []
-    for seed in range(40):
+    names = ("L3", "L4", "L5", "S1")
+    lm = {n: np.array([8.0, 12.0, z]) for n, z in zip(names, (70.0, 30.0, 20.0, 8.0))}
+    # patch voxels 0..47; 20 voxels = 60 mm: L4/L5 (z 25) leaves room on either side, L5/S1 (z 14)
+    # only above; L3/L4 (z 50) lies outside the patch
+    allowed = {(25.0, True), (25.0, False), (14.0, True)}
+    seen = set()
+    for seed in range(60):
         lo, hi = _fov_bounds(lm, np.random.default_rng(seed), cfg, 48)
         assert 20.0 - 1e-6 <= hi - lo <= 160.0 / 3.0 + 1e-6
-        edge = lo if np.min(np.abs(discs - lo)) < np.min(np.abs(discs - hi)) else hi
-        assert np.min(np.abs(discs - edge)) < 2.5  # 1.5 mm jitter = 0.5 voxel; 5 sigma
-        edges.append((np.argmin(np.abs(discs - edge)), edge == lo))
-    assert len(set(edges)) == 4  # both discs, both sides
+        cut = min(((z, above) for z, above in allowed), key=lambda c: abs((lo if c[1] else hi) - c[0]))
+        assert abs((lo if cut[1] else hi) - cut[0]) < 2.5  # 1.5 mm jitter = 0.5 voxel; 5 sigma
+        seen.add(cut)
+    assert seen == allowed
     # without adjacent labelled levels the crop falls back to a random height
     lo, hi = _fov_bounds({"L1": np.array([8.0, 12.0, 30.0])}, np.random.default_rng(0), cfg, 48)
     assert hi > lo

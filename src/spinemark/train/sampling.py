@@ -121,17 +121,21 @@ def _fov_bounds(lm: dict[str, np.ndarray], rng: np.random.Generator, cfg: PatchC
     """Superior-axis bounds (patch voxels) of a field-of-view crop that keeps 60-160 mm.
 
     With probability ``cfg.fov_disc_fraction`` one edge lies at a disc: halfway between two
-    anatomically adjacent landmarks of the patch (1.5 mm jitter), as when a scan ends between
-    L5 and S1, so that the bottom vertebra of a crop is not taken for S1. Otherwise the crop
-    sits at random.
+    anatomically adjacent landmarks (1.5 mm jitter), as when a scan ends between L5 and S1, so
+    that the bottom vertebra of a crop is not taken for S1. Only discs inside the patch with at
+    least 60 mm of patch on the kept side are chosen. Otherwise the crop sits at random.
     """
     keep = rng.uniform(60.0, 160.0) / cfg.spacing_mm
     if cfg.fov_disc_fraction > 0 and rng.random() < cfg.fov_disc_fraction:
+        room = 60.0 / cfg.spacing_mm
         by_order = {anatomy.order(n): p for n, p in lm.items()}
         discs = [(by_order[o][2] + by_order[o + 1][2]) / 2.0 for o in sorted(by_order) if o + 1 in by_order]
-        if discs:
-            edge = discs[int(rng.integers(len(discs)))] + rng.normal(0.0, 1.5 / cfg.spacing_mm)
-            return (edge, edge + keep) if rng.random() < 0.5 else (edge - keep, edge)
+        cuts = [(z, above) for z in discs if 0 <= z <= n_sup - 1 for above in (True, False)
+                if (n_sup - 1 - z if above else z) >= room]
+        if cuts:
+            z, above = cuts[int(rng.integers(len(cuts)))]
+            edge = z + rng.normal(0.0, 1.5 / cfg.spacing_mm)
+            return (edge, edge + keep) if above else (edge - keep, edge)
     mid = rng.uniform(0, n_sup - 1)
     return mid - keep / 2.0, mid + keep / 2.0
 
