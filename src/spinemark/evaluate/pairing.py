@@ -28,7 +28,6 @@ from spinemark.io.readers import LABEL_MAP_TAGS, image_suffix
 
 ROLE_TAGS = (*LABEL_MAP_TAGS, "_img", "_image")
 MASK_MARKERS = ("_seg", "_msk", "_mask", "_label")
-LANDMARK_SUFFIXES = (".landmarks.json", ".mrk.json")
 
 # Truth kinds, by priority (lower wins).
 _KIND_RANK = {"landmarks": 0, "mrk": 1, "mask": 2, "image": 3}
@@ -41,10 +40,6 @@ class Pair:
     key: str
     pred: Path
     truth: Path
-
-    @property
-    def truth_kind(self) -> str:
-        return file_kind(self.truth)[0]
 
 
 def file_kind(path: str | Path) -> tuple[str, str] | None:

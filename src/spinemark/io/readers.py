@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
-DICOM_SUFFIXES = (".dcm", ".ima", "")
 IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
