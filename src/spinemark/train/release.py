@@ -21,7 +21,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import numpy as np
 from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
+from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
 from spinemark.train.data import discover
@@ -115,8 +115,9 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     """
     run, out = Path(run), Path(out)
     dst = out / f"{name}.pt"
-    if dst.exists() and not overwrite:
-        raise OutputError(dst, "exists; use --overwrite to replace it")
+    for path in (dst, dst.with_suffix(".json")):  # refuse before the tuning, not after it
+        if path.exists() and not overwrite:
+            raise OutputError(path, "exists; use --overwrite to replace it")
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
     if not tuning:
         raise ValueError(f"{run}: the run has no tuning cases to choose the decoding on")
@@ -127,8 +128,6 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
     setting, lines = tune_decoding(run / "weights.pt", cases)
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "weights.pt", dst)
     meta = read_metadata(run / "weights.pt")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
         from spinemark.nets.io import load_model
@@ -137,7 +136,8 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
-    dst.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_files({dst: (run / "weights.pt").read_bytes(),
+                 dst.with_suffix(".json"): (json.dumps(meta, indent=2) + "\n").encode()}, overwrite=overwrite)
     return dst
 
 
