@@ -3,7 +3,7 @@
 The tuning cases are the training-side cases the run held out (``data.json``, key ``tuning``):
 never trained on, and never the validation split. Each tuning case is cut into the
 field-of-view variants of the evaluation benchmark (:data:`TUNING_VARIANTS`: the full scan,
-pelvic-like and lumbosacral crops, upper lumbar without sacrum, random two- and three-vertebra
+pelvic-like and lumbosacral crops, upper and mid lumbar without sacrum, random two- to five-vertebra
 crops), because the decoding thresholds matter most on small fields of view (the S1 anchor).
 The network runs once per sample; every decoding setting of the grid is scored on the cached
 heatmaps (mean identification rate over the variants first, then mean error), and the best
@@ -39,7 +39,8 @@ GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.
 """Decoding settings tried on the tuning cases; a tie keeps the earlier setting (the default peak
 threshold first, the more cautious S1 thresholds first)."""
 
-TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "random_k2", "random_k3")
+TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar",
+                   "random_k2", "random_k3", "random_k4", "random_k5")
 """Field-of-view variants of the tuning cases that the decoding is scored on."""
 
 
