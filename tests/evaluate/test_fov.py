@@ -14,6 +14,7 @@ from spinemark.evaluate.fov import (
     DEFAULT_VARIANTS,
     Case,
     expand_variants,
+    load_case,
     load_cases,
     make_variant,
     run_fov_benchmark,
@@ -166,3 +167,22 @@ def test_real_vb3_case_variants():
     assert kept == {"pelvic": ["L4", "L5"], "upper_lumbar": ["L1", "L2", "L3", "L4"], "mid_lumbar": ["L1", "L2", "L3"]}
     res = run_fov_benchmark(OracleMethod(truth), [case], ["pelvic", "thick4mm"], loader=lambda c: (vol, truth))
     assert all(r.score.identification_rate == 1.0 for r in res)
+
+
+def test_reread_moves_every_level_one_down(tmp_path):
+    _fake_dataset(tmp_path / "data")
+    (tmp_path / "data" / "Y").mkdir()
+    (tmp_path / "data" / "Y" / "note.txt").write_text("other subset")
+    spec = importlib.util.spec_from_file_location("reread_vb1", REPO / "benchmarks" / "reread_vb1.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "reread"
+    assert mod.reread(tmp_path / "data", out, subset="X") == ["X_01", "X_02"]
+    _, truth = load_case(load_cases(out, ["X"], ["X_01"])[0])
+    _, before = load_case(load_cases(tmp_path / "data", ["X"], ["X_01"])[0])
+    assert list(truth.names) == ["L2", "L3", "L4", "L5", "S1"]
+    np.testing.assert_allclose(truth.positions_mm, before.positions_mm)  # same bodies, new names
+    assert "L2 L3 L4 L5 S1" in (out / "manifest.csv").read_text()
+    assert (out / "Y" / "note.txt").read_text() == "other subset"
+    with pytest.raises(Exception, match="exists"):
+        mod.reread(tmp_path / "data", out, subset="X")
