@@ -30,7 +30,7 @@ from spinemark.volume import Volume, check_volume
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = "dualhead_v5.pt"
+DEFAULT_WEIGHTS = "dualhead_v6.pt"
 """File name of the shipped default weights in ``spinemark/weights/``."""
 
 
@@ -151,7 +151,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     """Build the dual-head method.
 
     Args:
-        weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v5.pt``).
+        weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v6.pt``).
         **options: ``threads`` (int) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
