@@ -5,8 +5,8 @@ the mid-sagittal slices (``--figure``), that body sits at the lumbosacral angle 
 disc above it, the sacral segments continuing below it behind thin (rudimentary) disc lines, which is S1,
 not L5. This script writes the alternative reading as a dataset folder that every tool takes as it is
 (``validate``, ``benchmarks/fov_benchmark.py``, ``spinemark train``): VB1 masks relabelled one level
-caudally (T9..L5 -> T10..S1), everything else linked to the original files. Nothing is written inside
-the original folder.
+caudally (T9..L5 -> T10..S1; VB1's ``_ctd.json`` files, which carry the old names, are left out),
+everything else linked to the original files. Nothing is written inside the original folder.
 
 Usage (from the repository root)::
 
@@ -122,6 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", type=Path, help="also write the mid-sagittal reading figure (PNG) here")
     args = ap.parse_args(argv)
     try:
+        if args.figure and args.figure.exists():  # refuse before writing the dataset, not after
+            raise OutputError(args.figure, "exists; remove it first")
         done = reread(args.data, args.out)
         if args.figure:
             figure(args.data, args.figure)
