@@ -29,9 +29,14 @@ from spinemark.errors import OutputError
 from spinemark.io.writers import write_files
 
 
+def next_down(name: str) -> str:
+    """The next vertebra caudally in standard anatomy (T12 -> L1, L5 -> S1)."""
+    return anatomy.neighbours(name)[1]
+
+
 def shift_down(label_id: int) -> int:
-    """The id of the next vertebra caudally in standard anatomy (T12 -> L1, L5 -> S1)."""
-    return anatomy.name_to_id(anatomy.neighbours(anatomy.id_to_name(label_id))[1])
+    """The label id of :func:`next_down`."""
+    return anatomy.name_to_id(next_down(anatomy.id_to_name(label_id)))
 
 
 def relabel(mask: np.ndarray) -> np.ndarray:
@@ -61,8 +66,7 @@ def reread(data: Path, out: Path, subset: str = "VB1") -> list[str]:
         lab = np.asarray(img.dataobj).astype(np.int16)
         new = nib.Nifti1Image(relabel(lab).astype(img.get_data_dtype()), img.affine, img.header)
         files[out / subset / f"{stem}_seg-vert_msk.nii.gz"] = gzip.compress(new.to_bytes())
-        names = [anatomy.id_to_name(shift_down(anatomy.name_to_id(n))) for n in r["labels"].split()]
-        r["labels"] = " ".join(names)
+        r["labels"] = " ".join(next_down(n) for n in r["labels"].split())
         r["label_status"] = "provisional(lowest=S1, re-read)"
         done.append(stem)
     text = io.StringIO()
@@ -71,11 +75,10 @@ def reread(data: Path, out: Path, subset: str = "VB1") -> list[str]:
     writer.writerows(rows)
     files[out / "manifest.csv"] = text.getvalue().encode()
     write_files(files)
-    for img in sorted((data / subset).glob(f"{subset}_*_img.nii.gz")):
-        (out / subset / img.name).symlink_to(img.resolve())
     for src in sorted(data.rglob("*")):  # file links: directory links are not searched by Path.rglob
         rel = src.relative_to(data)
-        if src.is_file() and rel.parts[0] != subset and rel != Path("manifest.csv"):
+        stale = rel.parts[0] == subset and src.name.endswith("_ctd.json")  # centroids under the old names
+        if src.is_file() and not stale and out / rel not in files:
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).symlink_to(src.resolve())
     return done

@@ -125,6 +125,14 @@ def _fake_dataset(root: Path):
     return truth
 
 
+def _script(name: str):
+    """A script of ``benchmarks/`` imported as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_load_cases(tmp_path):
     _fake_dataset(tmp_path)
     assert [c.key for c in load_cases(tmp_path)] == ["X_01", "X_02"]
@@ -135,9 +143,7 @@ def test_load_cases(tmp_path):
 
 def test_benchmark_script_end_to_end(tmp_path):
     truth = _fake_dataset(tmp_path / "data")
-    spec = importlib.util.spec_from_file_location("fov_benchmark", REPO / "benchmarks" / "fov_benchmark.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("fov_benchmark")
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["X_01"], "val": ["X_02"]}))
     out = tmp_path / "out"
@@ -173,9 +179,7 @@ def test_reread_moves_every_level_one_down(tmp_path):
     _fake_dataset(tmp_path / "data")
     (tmp_path / "data" / "Y").mkdir()
     (tmp_path / "data" / "Y" / "note.txt").write_text("other subset")
-    spec = importlib.util.spec_from_file_location("reread_vb1", REPO / "benchmarks" / "reread_vb1.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("reread_vb1")
     out = tmp_path / "reread"
     assert mod.reread(tmp_path / "data", out, subset="X") == ["X_01", "X_02"]
     _, truth = load_case(load_cases(out, ["X"], ["X_01"])[0])

@@ -121,9 +121,10 @@ def _fov_bounds(lm: dict[str, np.ndarray], rng: np.random.Generator, cfg: PatchC
     """Superior-axis bounds (patch voxels) of a field-of-view crop that keeps 60-160 mm.
 
     With probability ``cfg.fov_disc_fraction`` one edge lies at a disc: halfway between two
-    landmarks adjacent in the standard sequence (1.5 mm jitter; a T13 or L6 has no such pair), as when a scan ends between L5 and S1, so
-    that the bottom vertebra of a crop is not taken for S1. Only discs inside the patch with at
-    least 60 mm of patch on the kept side are chosen. Otherwise the crop sits at random.
+    landmarks adjacent in the standard sequence (1.5 mm jitter; a T13 or L6 has no such pair), as
+    when a scan ends between L5 and S1, so that the bottom vertebra of a crop is not taken for S1.
+    Only discs inside the patch with at least 60 mm of patch on the kept side are chosen.
+    Otherwise the crop sits at random.
     """
     keep = rng.uniform(60.0, 160.0) / cfg.spacing_mm
     if cfg.fov_disc_fraction > 0 and rng.random() < cfg.fov_disc_fraction:
