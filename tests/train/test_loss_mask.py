@@ -75,3 +75,17 @@ def test_disc_aligned_crop_ends_between_two_vertebrae():
     # without adjacent labelled levels the crop falls back to a random height
     lo, hi = _fov_bounds({"L1": np.array([8.0, 12.0, 30.0])}, np.random.default_rng(0), cfg, 48)
     assert hi > lo
+
+
+@pytest.mark.parametrize("contrast", [False, True])
+def test_level_contrast_makes_the_loss_minimiser_the_probability(contrast):
+    # 4 patches see the same centre; it is this channel's level in 1 of them (p = 0.25)
+    target = torch.zeros(4, 1, 1, 1, 1)
+    target[0] = 1.0
+    foreground = torch.ones(4, 1, 1, 1, 1) if contrast else None  # a centre in every patch
+    ys = torch.linspace(0.0, 1.0, 1001)
+    losses = [float(masked_loss(torch.full_like(target, float(y)), target, torch.ones_like(target), 50.0, foreground))
+              for y in ys]
+    best = float(ys[int(np.argmin(losses))])
+    expected = 0.25 if contrast else 51 * 0.25 / (51 * 0.25 + 0.75)  # 0.944: see labeling.calibrate
+    assert best == pytest.approx(expected, abs=1e-3)

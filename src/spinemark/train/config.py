@@ -48,6 +48,9 @@ class TrainConfig:
         iterations: Optimiser steps.
         lr: Adam learning rate.
         pos_weight: Extra loss weight on target foreground (``1 + pos_weight * target``).
+        level_contrast: Weight every level channel and the S1 head by the "any vertebra" target
+            instead of its own, so naming a centre the wrong level costs as much as missing it
+            (level-contrast weighting; see ``train.loop.masked_loss``).
         biased_fraction: Share of patches centred near a landmark (the rest uniform).
         augment: Random spatial and intensity augmentation.
         fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
@@ -85,6 +88,7 @@ class TrainConfig:
     iterations: int = 2000
     lr: float = 2e-3
     pos_weight: float = 10.0
+    level_contrast: bool = False
     biased_fraction: float = 0.7
     augment: bool = True
     fov_crop_prob: float = 0.3

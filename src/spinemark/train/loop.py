@@ -33,12 +33,19 @@ from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_p
 log = logging.getLogger(__name__)
 
 
-def masked_loss(pred, target, mask, pos_weight: float):
-    """Masked, foreground-weighted MSE: mean of ``mask * (1 + pos_weight * target) * (pred - target)^2``.
+def masked_loss(pred, target, mask, pos_weight: float, foreground=None):
+    """Masked, foreground-weighted MSE: mean of ``mask * (1 + pos_weight * f) * (pred - target)^2``.
+
+    ``f`` is ``foreground`` when given (broadcast over channels), else the channel's own target.
+    With its own target a channel pays ``1 + pos_weight`` for missing its level but only 1 for
+    firing at another level's centre, so a network unsure which level a centre is outputs near 1
+    on every plausible channel (see :func:`spinemark.labeling.calibrate`). With the "any
+    vertebra" target as ``foreground`` both errors cost the same near every centre, and the
+    minimiser of the loss is the level's probability there (level-contrast weighting).
 
     A voxel whose mask is 0 contributes neither to the loss nor to the gradient.
     """
-    w = mask * (1.0 + pos_weight * target)
+    w = mask * (1.0 + pos_weight * (target if foreground is None else foreground))
     return (w * (pred - target) ** 2).sum() / mask.sum().clamp_min(1.0)
 
 
@@ -173,9 +180,10 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     def step_loss(t: dict):
         """Loss of a batch of patches (tensors keyed like :class:`Patch` fields)."""
         lv, s1 = model(t["image"].contiguous(memory_format=channels_last))
-        loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight)
+        fg = t["target"][:, -1:] if config.level_contrast else None  # the "any vertebra" target
+        loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight, fg)
         if config.s1_head:
-            loss = loss + masked_loss(s1, t["s1_target"], t["s1_mask"], config.pos_weight)
+            loss = loss + masked_loss(s1, t["s1_target"], t["s1_mask"], config.pos_weight, fg)
         return loss
 
     def evaluate() -> float:
