@@ -342,7 +342,7 @@ def _describe(variant: tuple[int, int]) -> str:
     return " and ".join(parts) or "standard anatomy"
 
 
-def _sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
+def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
     """Largest value of ``volume`` in the small cube around a fractional voxel position."""
     c = np.round(voxel).astype(int)
     lo = np.clip(c - radius, 0, np.array(volume.shape) - 1)
@@ -403,7 +403,7 @@ def decode(
             anchor = int(np.argmin(dist))
         else:
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
-    evidence = np.array([[_sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
+    evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     evidence = calibrate(evidence, cfg.pos_weight)
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     try:

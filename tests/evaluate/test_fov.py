@@ -190,3 +190,25 @@ def test_reread_moves_every_level_one_down(tmp_path):
     assert (out / "Y" / "note.txt").read_text() == "other subset"
     with pytest.raises(Exception, match="exists"):
         mod.reread(tmp_path / "data", out, subset="X")
+
+
+def test_level_evidence_summary():
+    mod = _script("level_evidence")
+    levels = ["L1", "L2", "L3"]
+    rows = [("L1", np.array([0.9, 0.1, 0.0])), ("L2", np.array([0.8, 0.6, 0.0]))]  # right, then wrong
+    s = mod.summarize(rows, levels, floor=0.0)
+    assert s["centres"] == 2 and s["top1"] == 0.5
+    assert s["right_mean"] == pytest.approx(0.75) and s["best_wrong_mean"] == pytest.approx(0.45)
+    assert s["right_share"] == pytest.approx((0.9 + 0.6 / 1.4) / 2)
+
+
+def test_level_evidence_end_to_end(tmp_path):
+    pytest.importorskip("torch")
+    _fake_dataset(tmp_path / "data")
+    out = tmp_path / "ev.md"
+    argv = ["--data", str(tmp_path / "data"), "--subsets", "X", "--cases", "X_01", "--variants", "full", "--out", str(out)]
+    mod = _script("level_evidence")
+    assert mod.main(argv) == 0
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["summary"]["full"]["centres"] == 5 and doc["meta"]["cases"] == ["X_01"]
+    assert mod.main(argv) == 1  # no overwrite without --overwrite

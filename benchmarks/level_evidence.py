@@ -1,0 +1,117 @@
+"""Level-evidence benchmark: how well the level channels alone tell one lumbar level from the next.
+
+Runs a dual-head model on field-of-view variants of labelled scans and reads every level channel
+at each labelled centre in view (the largest value in the 3x3x3 voxels around it, as the decoder
+does). Per variant it reports how often the right channel is the largest (top-1), the mean value
+of the right channel and of the largest wrong one, and the mean share of the right level after
+the decoder's per-centre normalisation. No chain, no S1 anchor: this measures what the sequence
+decoder gets to work with when S1 is out of view.
+
+Usage:
+    python benchmarks/level_evidence.py --data runs/spine-mri-vb1-s1 \
+        --cases VB3_10,VB3_26,VB3_31,VB3_42,VB1_12 --out runs/level_evidence_v6.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import DEFAULT_DATA, read_cases  # noqa: E402
+
+VARIANTS = "full,upper_lumbar,mid_lumbar,random_k2,random_k3"
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
+    p.add_argument("--weights", default=None, help="dual-head weights (default: the shipped model)")
+    p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
+    p.add_argument("--cases", default=None, help="as for fov_benchmark.py: comma list, JSON list or split file")
+    p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
+    p.add_argument("--variants", default=VARIANTS, help="comma list of field-of-view variants")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
+    p.add_argument("--out", type=Path, required=True, help="markdown report (a .json with the numbers beside it)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    return p
+
+
+def centre_evidence(method, sample) -> list[tuple[str, np.ndarray]]:
+    """(true level, level-channel values) at each labelled centre of a variant sample the model can name."""
+    canon = method.canonical(sample.volume)
+    maps, _ = method.heatmaps(canon)
+    from spinemark.labeling import sample_max
+
+    channels = list(method.metadata["channels"])
+    cols = [channels.index(n) for n in method.levels]
+    rows = []
+    for p in sample.truth:
+        if p.name not in method.levels:
+            continue
+        vox = canon.world_to_voxel(p.position_mm)
+        rows.append((p.name, np.array([sample_max(maps[c], vox) for c in cols])))
+    return rows
+
+
+def summarize(rows: list[tuple[str, np.ndarray]], levels: list[str], floor: float) -> dict:
+    """Top-1 rate, right/wrong channel means and the normalised share of the right level."""
+    if not rows:
+        return {"centres": 0}
+    idx = np.array([levels.index(n) for n, _ in rows])
+    ev = np.clip(np.stack([v for _, v in rows]), 0.0, 1.0)
+    right = ev[np.arange(len(idx)), idx]
+    wrong = ev.copy()
+    wrong[np.arange(len(idx)), idx] = -np.inf
+    share = (right + floor) / (ev + floor).sum(axis=1)
+    return {"centres": len(rows), "top1": float(np.mean(ev.argmax(axis=1) == idx)), "right_mean": float(right.mean()),
+            "best_wrong_mean": float(wrong.max(axis=1).mean()), "right_share": float(share.mean())}
+
+
+def main(argv=None) -> int:
+    args = _get_parser().parse_args(argv)
+    from spinemark.evaluate.fov import load_case, load_cases, make_variant
+    from spinemark.info import git_commit
+    from spinemark.methods import get_method
+
+    json_path = args.out.with_suffix(".json")
+    if not args.overwrite and (args.out.exists() or json_path.exists()):
+        print(f"error: {args.out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 1
+    method = get_method("dualhead", weights=args.weights)
+    cases = load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, args.split_key))
+    if not cases:
+        print("no cases selected", file=sys.stderr)
+        return 2
+    variants = [v for v in args.variants.split(",") if v]
+    rows: dict[str, list] = {v: [] for v in variants}
+    for case in cases:
+        vol, truth = load_case(case)
+        for v in variants:
+            sample = make_variant(vol, truth, v, key=case.key, seed=args.seed)
+            if sample is not None:
+                rows[v] += centre_evidence(method, sample)
+    levels = list(method.levels)
+    summary = {v: summarize(r, levels, method.decode_config.emission_floor) for v, r in rows.items()}
+    meta = {"model": method.model_info, "cases": [c.key for c in cases], "commit": git_commit(),
+            "command": "python benchmarks/level_evidence.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    lines = [f"# Level evidence: {meta['model']['name']} {meta['model']['version']}", "",
+             f"Cases: {', '.join(meta['cases'])}. Command: `{meta['command']}` (commit {meta['commit']}).", "",
+             "| variant | centres | top-1 | right channel | best wrong channel | right share |", "|---|---|---|---|---|---|"]
+    for v, s in summary.items():
+        if s["centres"]:
+            lines.append(f"| {v} | {s['centres']} | {100 * s['top1']:.1f}% | {s['right_mean']:.3f} | "
+                         f"{s['best_wrong_mean']:.3f} | {s['right_share']:.3f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    json_path.write_text(json.dumps({"meta": meta, "summary": summary}, indent=1) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
