@@ -96,7 +96,9 @@ def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
     Measured on dualhead_v3 (``DecodeConfig.pos_weight=50``): better on the tuning cases' short crops
     (mid-lumbar, 3-vertebra), but long chains on the validation split were named two levels too low
     (VB1 full scans 60% -> 0%): the channels of levels learned mostly from phantoms (thoracic,
-    sacral) are not calibrated like the lumbar ones on real scans. Hence off by default.
+    sacral) are not calibrated like the lumbar ones on real scans. Hence off by default. Training with
+    level-contrast weighting (``TrainConfig.level_contrast``) removes the crowding at its source;
+    measured in the model card.
 
     Example:
         >>> float(calibrate(np.array(0.944), 50.0).round(2))
