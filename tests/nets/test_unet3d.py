@@ -5,7 +5,14 @@ torch = pytest.importorskip("torch")
 
 from spinemark.nets.inference import predict_heatmaps  # noqa: E402
 from spinemark.nets.io import load_model, read_metadata, save_weights  # noqa: E402
-from spinemark.nets.unet3d import ANY_CHANNEL, DEFAULT_LEVELS, DualHeadUNet3D, NetConfig, count_parameters  # noqa: E402
+from spinemark.nets.unet3d import (  # noqa: E402
+    ANY_CHANNEL,
+    DEFAULT_LEVELS,
+    DualHeadUNet3D,
+    NetConfig,
+    count_parameters,
+    fuse_batchnorm,
+)
 
 
 def test_default_parameter_count_about_400k():
@@ -42,3 +49,22 @@ def test_sliding_window_matches_shape():
     data = np.random.default_rng(0).random((13, 18, 22)).astype(np.float32)
     lv, s1 = predict_heatmaps(net, data, tile=(8, 12, 16), overlap=4, whole_volume_voxels=100)
     assert lv.shape == (2, 13, 18, 22) and s1.shape == data.shape and np.all(np.isfinite(lv))
+
+
+def test_fused_batchnorm_gives_the_same_output():
+    torch.manual_seed(0)
+    net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4))
+    for bn in [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]:  # statistics far from identity
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
+        bn.bias.data.uniform_(-1, 1)
+    net.eval()
+    x = torch.rand(1, 1, 8, 12, 16)
+    with torch.no_grad():
+        before = net(x)
+        fused = fuse_batchnorm(net)
+        after = fused(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fused.modules())
+    for a, b in zip(before, after):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="eval"):
+        fuse_batchnorm(DualHeadUNet3D(NetConfig(levels=("S1",), width=4)))  # still in training mode

@@ -98,9 +98,10 @@ class DualHeadMethod:
             import torch
 
             from spinemark.nets.io import load_model
+            from spinemark.nets.unet3d import fuse_batchnorm
 
             torch.set_num_threads(self.threads or min(_threads(), torch.get_num_threads()))
-            self._model, _ = load_model(self.weights)
+            self._model = fuse_batchnorm(load_model(self.weights)[0])
         return self._model
 
     def canonical(self, volume: Volume) -> Volume:
