@@ -43,23 +43,22 @@ def _get_parser() -> argparse.ArgumentParser:
 
 def centre_evidence(method, sample) -> list[tuple[str, np.ndarray]]:
     """(true level, level-channel values) at each labelled centre of a variant sample the model can name."""
-    canon = method.canonical(sample.volume)
-    maps, _ = method.heatmaps(canon)
     from spinemark.labeling import sample_max
 
-    channels = list(method.metadata["channels"])
-    cols = [channels.index(n) for n in method.levels]
+    canon = method.canonical(sample.volume)
+    level_maps = method.level_maps(method.heatmaps(canon)[0])
     rows = []
     for p in sample.truth:
-        if p.name not in method.levels:
-            continue
-        vox = canon.world_to_voxel(p.position_mm)
-        rows.append((p.name, np.array([sample_max(maps[c], vox) for c in cols])))
+        if p.name in method.levels:
+            vox = canon.world_to_voxel(p.position_mm)
+            rows.append((p.name, np.array([sample_max(m, vox) for m in level_maps])))
     return rows
 
 
 def summarize(rows: list[tuple[str, np.ndarray]], levels: list[str], floor: float) -> dict:
     """Top-1 rate, right/wrong channel means and the normalised share of the right level."""
+    from spinemark.labeling import level_shares
+
     if not rows:
         return {"centres": 0}
     idx = np.array([levels.index(n) for n, _ in rows])
@@ -67,7 +66,7 @@ def summarize(rows: list[tuple[str, np.ndarray]], levels: list[str], floor: floa
     right = ev[np.arange(len(idx)), idx]
     wrong = ev.copy()
     wrong[np.arange(len(idx)), idx] = -np.inf
-    share = (right + floor) / (ev + floor).sum(axis=1)
+    share = level_shares(ev, floor)[0][np.arange(len(idx)), idx]
     return {"centres": len(rows), "top1": float(np.mean(ev.argmax(axis=1) == idx)), "right_mean": float(right.mean()),
             "best_wrong_mean": float(wrong.max(axis=1).mean()), "right_share": float(share.mean())}
 

@@ -260,6 +260,21 @@ def _viterbi(emis: np.ndarray, jumps: list[dict[int, float]]) -> tuple[np.ndarra
     return score, backs
 
 
+def level_shares(evidence: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each node's level evidence normalised to a distribution over the channels (plus ``floor`` each).
+
+    Args:
+        evidence: (M, C) level-heatmap values in [0, 1] at M nodes.
+        floor: Added to every value before normalising (:attr:`DecodeConfig.emission_floor`).
+
+    Returns:
+        ``(shares, floor_share)``: the (M, C) shares and the (M,) share a level without a
+        channel gets.
+    """
+    total = (evidence + floor).sum(axis=1)
+    return (evidence + floor) / total[:, None], floor / total
+
+
 def name_chain(
     evidence: np.ndarray,
     channel_levels: list[str] | tuple[str, ...],
@@ -289,9 +304,7 @@ def name_chain(
     col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
     links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
     jumps = _jump_options(links, cfg.gap_ratio)
-    # relative evidence: each node's channels normalised to a distribution
-    rel = (ev + cfg.emission_floor) / (ev + cfg.emission_floor).sum(axis=1, keepdims=True)
-    floor_rel = cfg.emission_floor / (ev + cfg.emission_floor).sum(axis=1)
+    rel, floor_rel = level_shares(ev, cfg.emission_floor)
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
     standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
     for variant in VARIANTS:

@@ -115,14 +115,18 @@ class DualHeadMethod:
 
         return predict_heatmaps(self.model(), canon.data)
 
+    def level_maps(self, maps: np.ndarray) -> np.ndarray:
+        """The channels of head 1 that are levels, in the order of :attr:`levels`."""
+        channels = list(self.metadata["channels"])
+        return maps[[channels.index(n) for n in self.levels]]
+
     def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray,
                config: labeling.DecodeConfig | None = None) -> labeling.Decoding:
         """Named centres (voxels of ``canon``) from its heatmaps; ``config`` overrides the decoding defaults."""
-        levels = list(self.metadata["levels"])
         channels = list(self.metadata["channels"])
         any_map = maps[channels.index("any")] if "any" in channels else None
-        level_maps = maps[[channels.index(n) for n in levels]]
-        return labeling.decode(level_maps, levels, self.spacing_mm, any_map, s1, config or self.decode_config)
+        return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
+                               config or self.decode_config)
 
     @staticmethod
     def landmarks(volume: Volume, canon: Volume, dec: labeling.Decoding) -> Landmarks:
