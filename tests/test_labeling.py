@@ -147,3 +147,31 @@ def test_calibrate_inverts_the_weighted_loss_optimum(w):
     assert np.allclose(calibrate(y, w), p)
     assert np.all(np.diff(calibrate(np.linspace(0, 1, 11), w)) >= 0)  # order kept
     assert np.array_equal(calibrate(y, 0.0), y)
+
+
+def test_context_evidence_places_an_unanchored_chain():
+    # flat level heatmaps (no level identity), context says L2..L4: the names follow the context
+    ev = np.full((3, len(LEVELS)), 0.5)
+    ctx = np.full((3, len(LEVELS)), 0.02)
+    for m, n in enumerate(["L2", "L3", "L4"]):
+        ctx[m, LEVELS.index(n)] = 0.8
+    assert name_chain(ev, LEVELS, [35.0, 35.0], context=ctx).names == ["L2", "L3", "L4"]
+    ignored = name_chain(ev, LEVELS, [35.0, 35.0], config=DecodeConfig(context_weight=0.0), context=ctx)
+    assert ignored.names == name_chain(ev, LEVELS, [35.0, 35.0]).names != ["L2", "L3", "L4"]
+
+
+def test_decode_asks_the_context_at_the_chain_nodes():
+    cents = _chain(4)
+    maps = _maps(cents, ["L1", "L1", "L1", "L1"])  # every centre looks like L1
+    asked = []
+
+    def context(voxels):
+        asked.append(np.array(voxels))
+        out = np.full((len(voxels), len(LEVELS)), 0.02)
+        for m, n in enumerate(["L3", "L4", "L5", "S1"]):
+            out[m, LEVELS.index(n)] = 0.9
+        return out
+
+    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(context_weight=2.0), context)
+    assert [p.name for p in dec.points] == ["L3", "L4", "L5", "S1"]
+    assert np.allclose(asked[0], np.array(cents, float), atol=0.2)

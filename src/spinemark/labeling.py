@@ -14,8 +14,10 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    twice. When S1 is found in its own head, the node it falls on is forced to S1 and names
    propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
-   anatomy. Without S1, the level heatmaps alone choose where the sequence sits (optionally
-   turned into probabilities first, :func:`calibrate`; off by default, see its note).
+   anatomy. Without S1, the level heatmaps choose where the sequence sits (optionally
+   turned into probabilities first, :func:`calibrate`; off by default, see its note), together
+   with a second level evidence when one is given (``context``: the level channels of a coarse
+   model that sees the whole field of view).
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant or a disagreement between the anchor and the
@@ -32,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +70,8 @@ class DecodeConfig:
             (the "without S1 head" ablation, and models trained without one).
         pos_weight: Foreground weight of the loss the level heatmaps were trained with; above 0 their
             values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
+        context_weight: Weight of the context evidence (level channels of a coarse model that sees the
+            whole field of view) against the level heatmaps in the names' log-score; 0: ignored.
     """
 
     peak_threshold: float = 0.25
@@ -83,6 +88,7 @@ class DecodeConfig:
     emission_floor: float = 0.05
     use_s1_head: bool = True
     pos_weight: float = 0.0
+    context_weight: float = 1.0
 
 
 def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
@@ -275,12 +281,18 @@ def level_shares(evidence: np.ndarray, floor: float) -> tuple[np.ndarray, np.nda
     return (evidence + floor) / total[:, None], floor / total
 
 
+def _log_shares(evidence: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    shares, floor_share = level_shares(evidence, floor)
+    return np.log(shares), np.log(floor_share)
+
+
 def name_chain(
     evidence: np.ndarray,
     channel_levels: list[str] | tuple[str, ...],
     links_mm=None,
     anchor: int | None = None,
     config: DecodeConfig | None = None,
+    context: np.ndarray | None = None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
@@ -291,6 +303,9 @@ def name_chain(
         links_mm: (M-1,) lengths of the chain links (for gap detection); None: no gaps.
         anchor: Index of the node that is S1 (found in the S1 head), or None.
         config: Decoding parameters.
+        context: (M, C) second level evidence with the same columns, such as the level channels
+            of a coarse model that sees the whole field of view; its log-shares are added with
+            weight :attr:`DecodeConfig.context_weight`. None: level heatmaps only.
 
     Returns:
         The names, the probability of this naming among the alternatives, the variant
@@ -304,14 +319,18 @@ def name_chain(
     col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
     links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
     jumps = _jump_options(links, cfg.gap_ratio)
-    rel, floor_rel = level_shares(ev, cfg.emission_floor)
+    log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
+    if context is not None and cfg.context_weight > 0:
+        ctx_rel, ctx_floor = _log_shares(np.clip(np.asarray(context, dtype=np.float64), 0.0, 1.0), cfg.emission_floor)
+        log_rel = log_rel + cfg.context_weight * ctx_rel
+        log_floor = log_floor + cfg.context_weight * ctx_floor
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
     standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
     for variant in VARIANTS:
         seq = anatomy.standard_sequence(n_thoracic=variant[0], n_lumbar=variant[1])
         emis = np.empty((m_nodes, len(seq)))
         for k, name in enumerate(seq):
-            emis[:, k] = np.log(rel[:, col[name]] if name in col else floor_rel)
+            emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
         if anchor is not None:
             s1 = seq.index("S1")
             hard = np.full_like(emis, -np.inf)
@@ -372,6 +391,7 @@ def decode(
     any_map: np.ndarray | None = None,
     s1_map: np.ndarray | None = None,
     config: DecodeConfig | None = None,
+    context: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Decoding:
     """Decode heatmaps on a RAS-aligned isotropic grid into named vertebral centres.
 
@@ -382,6 +402,9 @@ def decode(
         any_map: (X, Y, Z) "any vertebra centre" heatmap; None: the sum of the level maps.
         s1_map: (X, Y, Z) S1 heatmap; None: no anchor.
         config: Decoding parameters.
+        context: Second level evidence for the naming: called with the (M, 3) voxel positions of
+            the chain in this grid, returns (M, C) values in the order of ``levels`` (see
+            ``context`` of :func:`name_chain`). None: level heatmaps only.
 
     Returns:
         Named points (voxel indices of this grid), warnings, whether S1 anchored the names,
@@ -420,14 +443,15 @@ def decode(
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     evidence = calibrate(evidence, cfg.pos_weight)
+    ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     try:
-        named = name_chain(evidence, levels, links, anchor, cfg)
+        named = name_chain(evidence, levels, links, anchor, cfg, ctx)
     except ValueError:
-        named = name_chain(evidence, levels, links, None, cfg)
+        named = name_chain(evidence, levels, links, None, cfg, ctx)
         warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
     if anchor is not None:
-        free = name_chain(evidence, levels, links, None, cfg)
+        free = name_chain(evidence, levels, links, None, cfg, ctx)
         if free.names != named.names:
             warnings.append(
                 "S1 anchor and level heatmaps disagree on the names "

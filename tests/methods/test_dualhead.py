@@ -44,6 +44,31 @@ def test_predict_end_to_end(tiny_weights):
         assert np.all(ijk > -2) and np.all(ijk < np.array(vol.shape) + 2)
 
 
+def test_context_model_names_from_its_level_channels(tiny_weights, tmp_path):
+    from spinemark.methods import get_method
+    from spinemark.nets.io import save_weights
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    torch.manual_seed(1)
+    ctx_net = DualHeadUNet3D(NetConfig(levels=("L5", "S1"), width=4)).eval()
+    ctx = save_weights(ctx_net, tmp_path / "ctx.pt", {"name": "ctx", "version": "0", "spacing_mm": 6.0})
+    m = get_method("dualhead", weights=tiny_weights, context=ctx, peak_threshold=-10.0)
+    assert m.model_info["context"]["name"] == "ctx"
+    vol = Volume(np.random.default_rng(0).random((24, 24, 40)).astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    canon = m.canonical(vol)
+    context = m.context_maps(vol)
+    evidence = m.context_evidence(canon, context)
+    pts = np.array([[2.0, 3.0, 4.0], [5.0, 5.0, 20.0]])
+    values = evidence(pts)
+    assert values.shape == (2, 3) and np.all(values[:, 0] == 0)  # L4: not a level of the context model
+    ctx_canon, ctx_maps = context
+    from spinemark.labeling import sample_max
+
+    vox = ctx_canon.world_to_voxel(canon.voxel_to_world(pts[1]))
+    assert values[1, 2] == pytest.approx(sample_max(ctx_maps[1], vox))  # S1 of the context model
+    assert len(m.predict(vol).landmarks) >= 1
+
+
 def test_missing_default_weights_message(monkeypatch, tmp_path):
     import spinemark.methods.dualhead as dh
 

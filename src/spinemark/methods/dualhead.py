@@ -63,16 +63,24 @@ class DualHeadMethod:
         weights: Path of a ``.pt`` weights file with its ``.json`` metadata beside it.
         decode: Decoding parameters (:class:`spinemark.labeling.DecodeConfig`).
         threads: torch CPU threads; None: the CPUs this process may use.
+        context: Weights of a context model: a dual-head model at a coarser spacing whose level
+            channels, read at the chain's centres, are a second level evidence for the naming
+            (``DecodeConfig.context_weight``). None: the one named in the metadata
+            (``"context"``, a file beside the weights), if any.
     """
 
     name = "dualhead"
 
-    def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None):
+    def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
+                 context: str | Path | None = None):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
         self.decode_config = decode or labeling.DecodeConfig(**self.metadata.get("decode", {}))
         self.threads = threads
+        if context is None and self.metadata.get("context"):
+            context = self.weights.parent / self.metadata["context"]
+        self.context = DualHeadMethod(context, threads=threads) if context else None
         self._model = None
         self._sha256 = None
 
@@ -80,8 +88,11 @@ class DualHeadMethod:
     def model_info(self) -> dict:
         if self._sha256 is None:
             self._sha256 = sha256_of(self.weights)
-        return {"name": self.metadata.get("name", self.weights.stem), "version": str(self.metadata.get("version", "")),
+        info = {"name": self.metadata.get("name", self.weights.stem), "version": str(self.metadata.get("version", "")),
                 "sha256": self._sha256}
+        if self.context is not None:
+            info["context"] = self.context.model_info
+        return info
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -120,13 +131,36 @@ class DualHeadMethod:
         channels = list(self.metadata["channels"])
         return maps[[channels.index(n) for n in self.levels]]
 
-    def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray,
-               config: labeling.DecodeConfig | None = None) -> labeling.Decoding:
-        """Named centres (voxels of ``canon``) from its heatmaps; ``config`` overrides the decoding defaults."""
+    def context_maps(self, volume: Volume) -> tuple[Volume, np.ndarray] | None:
+        """The context model's canonical input and level channels for ``volume`` (None without a context model)."""
+        if self.context is None:
+            return None
+        canon = self.context.canonical(volume)
+        return canon, self.context.level_maps(self.context.heatmaps(canon)[0])
+
+    def context_evidence(self, canon: Volume, context: tuple[Volume, np.ndarray]):
+        """Function from (M, 3) voxels of ``canon`` to the context model's (M, C) level values there,
+        in the order of :attr:`levels` (0 for a level the context model does not cover)."""
+        ctx_canon, ctx_maps = context
+        cols = [self.context.levels.index(n) if n in self.context.levels else None for n in self.levels]
+
+        def evidence(voxels: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(voxels), len(cols)))
+            for i, v in enumerate(ctx_canon.world_to_voxel(canon.voxel_to_world(voxels))):
+                out[i] = [labeling.sample_max(ctx_maps[c], v) if c is not None else 0.0 for c in cols]
+            return out
+
+        return evidence
+
+    def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray, config: labeling.DecodeConfig | None = None,
+               context: tuple[Volume, np.ndarray] | None = None) -> labeling.Decoding:
+        """Named centres (voxels of ``canon``) from its heatmaps and the :meth:`context_maps`, if any;
+        ``config`` overrides the decoding defaults."""
         channels = list(self.metadata["channels"])
         any_map = maps[channels.index("any")] if "any" in channels else None
+        evidence = self.context_evidence(canon, context) if context is not None else None
         return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
-                               config or self.decode_config)
+                               config or self.decode_config, evidence)
 
     @staticmethod
     def landmarks(volume: Volume, canon: Volume, dec: labeling.Decoding) -> Landmarks:
@@ -143,9 +177,10 @@ class DualHeadMethod:
         timings["resample"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         maps, s1 = self.heatmaps(canon)
+        context = self.context_maps(volume)
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        dec = self.decode(canon, maps, s1)
+        dec = self.decode(canon, maps, s1, context=context)
         landmarks = self.landmarks(volume, canon, dec)
         timings["decode"] = time.perf_counter() - t0
         return Prediction(landmarks, warnings=list(dec.warnings), timings=timings)
@@ -157,7 +192,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v6.pt``).
-        **options: ``threads`` (int) and decoding parameters (fields of
+        **options: ``threads`` (int), ``context`` (weights of a context model, see
+            :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
@@ -165,8 +201,9 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
         FileNotFoundError: No weights given and none shipped.
     """
     threads = options.pop("threads", None)
+    context = options.pop("context", None)
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads)
+    return DualHeadMethod(path, decode=decode, threads=threads, context=context)
