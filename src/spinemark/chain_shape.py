@@ -13,12 +13,12 @@ node carry this, both in degrees in the sagittal (anterior, superior) plane of a
 name, a level evidence that needs no network and adds to the level heatmaps in the sequence
 decoder (:func:`spinemark.labeling.name_chain`, ``DecodeConfig.shape_weight``). Links across a
 missed vertebra carry no shape evidence. A level with fewer than ``min_count`` training examples
-gets the pooled Gaussian of all levels (no preference).
+of a feature has no Gaussian for it and gets, at each node, the mean score of the levels that
+have one (neither favoured nor penalised).
 
 Example:
     >>> import numpy as np
-    >>> prior = ShapePrior(tilt={"L2": (15.0, 4.0), "L4": (-7.0, 7.0)}, bend={}, pooled_tilt=(5.0, 12.0),
-    ...                    pooled_bend=(-8.0, 10.0))
+    >>> prior = ShapePrior(tilt={"L2": (15.0, 4.0), "L4": (-7.0, 7.0)}, bend={})
     >>> pos = np.array([[0, 0, 100.0], [0, -4.3, 65.3], [0, -8.6, 30.6]])  # links tilted 7 degrees posteriorly
     >>> s = prior.scores(pos)
     >>> bool(s["L4"][0] > s["L2"][0])
@@ -39,8 +39,8 @@ from spinemark import anatomy
 SD_FLOOR_DEG = 3.0
 """Smallest standard deviation of a fitted Gaussian (a few training scans can agree too well)."""
 
-POOLED = "*"
-"""Key of the pooled score in :meth:`ShapePrior.scores`: what a level without its own Gaussian gets."""
+OTHER = "*"
+"""Key of the score in :meth:`ShapePrior.scores` of a level without its own Gaussians."""
 
 
 def link_tilts(positions_mm: np.ndarray) -> np.ndarray:
@@ -69,40 +69,37 @@ def _log_gauss(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ShapePrior:
-    """Gaussian ``(mean, sd)`` of tilt and bend per level name, and pooled over all levels."""
+    """Gaussian ``(mean, sd)`` of tilt and of bend per level name."""
 
     tilt: Mapping[str, tuple[float, float]]
     bend: Mapping[str, tuple[float, float]]
-    pooled_tilt: tuple[float, float]
-    pooled_bend: tuple[float, float]
 
     def scores(self, positions_mm: np.ndarray, usable_links: Iterable[bool] | None = None) -> dict[str, np.ndarray]:
-        """Log-likelihood of each node's shape for every modelled level name, and :data:`POOLED`.
+        """Log-likelihood of each node's shape for every modelled level name, and :data:`OTHER`.
 
         Args:
             positions_mm: (M, 3) chain centres, cranial to caudal, in a RAS-aligned frame.
             usable_links: (M-1,) False for a link that spans a missed vertebra.
 
         Returns:
-            Level name -> (M,) scores; ``scores[POOLED]`` for every other level.
+            Level name -> (M,) scores; ``scores[OTHER]`` for every other level.
         """
-        tilt, bend = node_features(positions_mm, usable_links)
-        names = set(self.tilt) | set(self.bend)
-        out = {POOLED: _log_gauss(tilt, *self.pooled_tilt) + _log_gauss(bend, *self.pooled_bend)}
-        for n in names:
-            out[n] = (_log_gauss(tilt, *self.tilt.get(n, self.pooled_tilt))
-                      + _log_gauss(bend, *self.bend.get(n, self.pooled_bend)))
+        feats = node_features(positions_mm, usable_links)
+        names = sorted(set(self.tilt) | set(self.bend))
+        out = {n: np.zeros(len(feats[0])) for n in [*names, OTHER]}
+        for x, model in zip(feats, (self.tilt, self.bend)):
+            per = {n: _log_gauss(x, *model[n]) for n in model}
+            neutral = np.mean(list(per.values()), axis=0) if per else np.zeros(len(x))
+            for n in out:
+                out[n] += per.get(n, neutral)
         return out
 
     def to_dict(self) -> dict:
-        return {"tilt": {k: list(v) for k, v in self.tilt.items()}, "bend": {k: list(v) for k, v in self.bend.items()},
-                "pooled_tilt": list(self.pooled_tilt), "pooled_bend": list(self.pooled_bend)}
+        return {"tilt": {k: list(v) for k, v in self.tilt.items()}, "bend": {k: list(v) for k, v in self.bend.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ShapePrior:
-        pair = lambda v: (float(v[0]), float(v[1]))  # noqa: E731
-        return cls({k: pair(v) for k, v in d["tilt"].items()}, {k: pair(v) for k, v in d["bend"].items()},
-                   pair(d["pooled_tilt"]), pair(d["pooled_bend"]))
+        return cls(*({k: (float(v[0]), float(v[1])) for k, v in d[f].items()} for f in ("tilt", "bend")))
 
 
 def read_shape_prior(path: str | Path) -> ShapePrior:
@@ -140,10 +137,6 @@ def fit_shape_prior(scans: Iterable[Mapping[str, np.ndarray]], min_count: int = 
                 bends.setdefault(b, []).append(float(link_tilts(np.array([scan[b], scan[c]]))[0]) - t_ab)
     if not tilts:
         raise ValueError("no two consecutive labelled vertebrae in any scan: nothing to fit a shape prior on")
-    all_t = [x for v in tilts.values() for x in v]
-    all_b = [x for v in bends.values() for x in v] or [0.0]
     prior = ShapePrior({k: _fit(v) for k, v in tilts.items() if len(v) >= min_count},
-                       {k: _fit(v) for k, v in bends.items() if len(v) >= min_count},
-                       (float(np.mean(all_t)), max(float(np.std(all_t)), SD_FLOOR_DEG)),
-                       (float(np.mean(all_b)), max(float(np.std(all_b)), SD_FLOOR_DEG)))
+                       {k: _fit(v) for k, v in bends.items() if len(v) >= min_count})
     return prior, {"tilt": {k: len(v) for k, v in tilts.items()}, "bend": {k: len(v) for k, v in bends.items()}}

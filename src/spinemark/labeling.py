@@ -340,7 +340,7 @@ def name_chain(
         for k, name in enumerate(seq):
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
             if shape is not None and cfg.shape_weight > 0:
-                emis[:, k] += cfg.shape_weight * shape.get(name, shape[chain_shape.POOLED])
+                emis[:, k] += cfg.shape_weight * shape.get(name, shape[chain_shape.OTHER])
         if anchor is not None:
             s1 = seq.index("S1")
             hard = np.full_like(emis, -np.inf)
