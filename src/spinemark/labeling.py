@@ -16,9 +16,8 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
    anatomy. Without S1, the level heatmaps choose where the sequence sits (optionally
    turned into probabilities first, :func:`calibrate`; off by default, see its note), together
-   with more level evidence when given: ``context``, the level channels of a coarse model that
-   sees the whole field of view, and ``shape``, how well the chain's sagittal curve at each node
-   fits each level (:mod:`spinemark.chain_shape`).
+   with a second level evidence when one is given (``context``: the level channels of a coarse
+   model that sees the whole field of view).
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant or a disagreement between the anchor and the
@@ -35,13 +34,13 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
-from spinemark import anatomy, chain_shape
+from spinemark import anatomy
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +72,6 @@ class DecodeConfig:
             values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
         context_weight: Weight of the context evidence (level channels of a coarse model that sees the
             whole field of view) against the level heatmaps in the names' log-score; 0: ignored.
-        shape_weight: Weight of the chain-shape evidence (:mod:`spinemark.chain_shape`) in the names'
-            log-score; 0: ignored.
     """
 
     peak_threshold: float = 0.25
@@ -92,7 +89,6 @@ class DecodeConfig:
     use_s1_head: bool = True
     pos_weight: float = 0.0
     context_weight: float = 1.0
-    shape_weight: float = 1.0
 
 
 def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
@@ -297,7 +293,6 @@ def name_chain(
     anchor: int | None = None,
     config: DecodeConfig | None = None,
     context: np.ndarray | None = None,
-    shape: Mapping[str, np.ndarray] | None = None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
@@ -311,9 +306,6 @@ def name_chain(
         context: (M, C) second level evidence with the same columns, such as the level channels
             of a coarse model that sees the whole field of view; its log-shares are added with
             weight :attr:`DecodeConfig.context_weight`. None: level heatmaps only.
-        shape: Level name -> (M,) log-likelihood of the chain's shape at each node
-            (:meth:`spinemark.chain_shape.ShapePrior.scores`), added with weight
-            :attr:`DecodeConfig.shape_weight`. None: no shape evidence.
 
     Returns:
         The names, the probability of this naming among the alternatives, the variant
@@ -339,8 +331,6 @@ def name_chain(
         emis = np.empty((m_nodes, len(seq)))
         for k, name in enumerate(seq):
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
-            if shape is not None and cfg.shape_weight > 0:
-                emis[:, k] += cfg.shape_weight * shape.get(name, shape[chain_shape.OTHER])
         if anchor is not None:
             s1 = seq.index("S1")
             hard = np.full_like(emis, -np.inf)
@@ -402,7 +392,6 @@ def decode(
     s1_map: np.ndarray | None = None,
     config: DecodeConfig | None = None,
     context: Callable[[np.ndarray], np.ndarray] | None = None,
-    shape_prior: chain_shape.ShapePrior | None = None,
 ) -> Decoding:
     """Decode heatmaps on a RAS-aligned isotropic grid into named vertebral centres.
 
@@ -416,8 +405,6 @@ def decode(
         context: Second level evidence for the naming: called with the (M, 3) voxel positions of
             the chain in this grid, returns (M, C) values in the order of ``levels`` (see
             ``context`` of :func:`name_chain`). None: level heatmaps only.
-        shape_prior: Shape of the chain per level (:mod:`spinemark.chain_shape`) as more level
-            evidence; None: none. The grid must be RAS-aligned.
 
     Returns:
         Named points (voxel indices of this grid), warnings, whether S1 anchored the names,
@@ -458,16 +445,13 @@ def decode(
     evidence = calibrate(evidence, cfg.pos_weight)
     ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
-    shape = None
-    if shape_prior is not None and cfg.shape_weight > 0:
-        shape = shape_prior.scores(cpos * spacing_mm, [list(j) == [1] for j in _jump_options(links, cfg.gap_ratio)])
     try:
-        named = name_chain(evidence, levels, links, anchor, cfg, ctx, shape)
+        named = name_chain(evidence, levels, links, anchor, cfg, ctx)
     except ValueError:
-        named = name_chain(evidence, levels, links, None, cfg, ctx, shape)
+        named = name_chain(evidence, levels, links, None, cfg, ctx)
         warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
     if anchor is not None:
-        free = name_chain(evidence, levels, links, None, cfg, ctx, shape)
+        free = name_chain(evidence, levels, links, None, cfg, ctx)
         if free.names != named.names:
             warnings.append(
                 "S1 anchor and level heatmaps disagree on the names "

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from spinemark import labeling
-from spinemark.chain_shape import ShapePrior, read_shape_prior
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.methods.base import Prediction, register_method
 from spinemark.nets.io import read_metadata, sha256_of
@@ -68,15 +67,12 @@ class DualHeadMethod:
             channels, read at the chain's centres, are a second level evidence for the naming
             (``DecodeConfig.context_weight``). None: the one named in the metadata
             (``"context"``, a file beside the weights), if any.
-        shape_prior: JSON file of a :class:`spinemark.chain_shape.ShapePrior` (the chain's sagittal
-            shape as level evidence, ``DecodeConfig.shape_weight``). None: the one stored in the
-            metadata (``"shape_prior"``), if any.
     """
 
     name = "dualhead"
 
     def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None, shape_prior: str | Path | None = None):
+                 context: str | Path | None = None):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -85,11 +81,6 @@ class DualHeadMethod:
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
         self.context = DualHeadMethod(context, threads=threads) if context else None
-        if shape_prior is not None:
-            self.shape_prior = read_shape_prior(shape_prior)
-        else:
-            stored = self.metadata.get("shape_prior")
-            self.shape_prior = ShapePrior.from_dict(stored) if stored else None
         self._model = None
         self._sha256 = None
 
@@ -169,7 +160,7 @@ class DualHeadMethod:
         any_map = maps[channels.index("any")] if "any" in channels else None
         evidence = self.context_evidence(canon, context) if context is not None else None
         return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
-                               config or self.decode_config, evidence, self.shape_prior)
+                               config or self.decode_config, evidence)
 
     @staticmethod
     def landmarks(volume: Volume, canon: Volume, dec: labeling.Decoding) -> Landmarks:
@@ -201,8 +192,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v6.pt``).
-        **options: ``threads`` (int), ``context`` (weights of a context model), ``shape_prior`` (JSON
-            file; see :class:`DualHeadMethod`) and decoding parameters (fields of
+        **options: ``threads`` (int), ``context`` (weights of a context model, see
+            :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
@@ -211,9 +202,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     """
     threads = options.pop("threads", None)
     context = options.pop("context", None)
-    shape_prior = options.pop("shape_prior", None)
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads, context=context, shape_prior=shape_prior)
+    return DualHeadMethod(path, decode=decode, threads=threads, context=context)

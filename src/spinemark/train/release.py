@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from spinemark.chain_shape import read_shape_prior
 from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
 from spinemark.evaluate.metrics import summarize
@@ -42,9 +41,6 @@ threshold first, the more cautious S1 thresholds first)."""
 
 CONTEXT_GRID = {"context_weight": (0.0, 0.5, 1.0, 2.0)}
 """Also tried when the model has a context model (a tie keeps the earlier: without context first)."""
-
-SHAPE_GRID = {"shape_weight": (0.0, 0.5, 1.0, 2.0)}
-"""Also tried when the model has a chain-shape prior (a tie keeps the earlier: without it first)."""
 
 TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar",
                    "random_k2", "random_k3", "random_k4", "random_k5")
@@ -72,12 +68,11 @@ class _CachedDecoder:
 
 
 def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = None,
-                  variants=TUNING_VARIANTS, seed: int = 0, context: str | Path | None = None,
-                  shape_prior: str | Path | None = None) -> tuple[dict, list[str]]:
+                  variants=TUNING_VARIANTS, seed: int = 0, context: str | Path | None = None) -> tuple[dict, list[str]]:
     """Best decoding setting of ``grid`` on the field-of-view variants of ``cases``.
 
-    With a ``context`` model or a ``shape_prior`` (:class:`~spinemark.methods.dualhead.DualHeadMethod`),
-    the default grid also tries the weights of :data:`CONTEXT_GRID` or :data:`SHAPE_GRID`.
+    With a ``context`` model (:class:`~spinemark.methods.dualhead.DualHeadMethod`), the default grid
+    also tries the weights of :data:`CONTEXT_GRID`.
 
     Returns:
         ``(setting, lines)``: the chosen setting and one line per setting tried (identification
@@ -85,10 +80,8 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     """
     from spinemark.methods.dualhead import DualHeadMethod
 
-    method = DualHeadMethod(weights, context=context, shape_prior=shape_prior)
-    if grid is None:
-        grid = GRID | (CONTEXT_GRID if method.context is not None else {}) | (
-            SHAPE_GRID if method.shape_prior is not None else {})
+    method = DualHeadMethod(weights, context=context)
+    grid = grid or (GRID | CONTEXT_GRID if method.context is not None else GRID)
     cached = _CachedDecoder(method)
     samples = []
     for case in cases:
@@ -118,13 +111,12 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
 
 
 def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
-            overwrite: bool = False, context: str | Path | None = None, shape_prior: str | Path | None = None) -> Path:
+            overwrite: bool = False, context: str | Path | None = None) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
 
     Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. A
     ``context`` model's weights (``.pt`` and ``.json``) are copied beside them and named in the
-    metadata, so that :class:`~spinemark.methods.dualhead.DualHeadMethod` loads both; a
-    ``shape_prior`` (JSON of ``spinemark.train.shape_prior``) is stored in the metadata.
+    metadata, so that :class:`~spinemark.methods.dualhead.DualHeadMethod` loads both.
 
     Raises:
         OutputError: ``out/<name>.pt`` exists and ``overwrite`` is False.
@@ -146,7 +138,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
-    setting, lines = tune_decoding(run / "weights.pt", cases, context=ctx_src, shape_prior=shape_prior)
+    setting, lines = tune_decoding(run / "weights.pt", cases, context=ctx_src)
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     meta = read_metadata(run / "weights.pt")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
@@ -156,8 +148,6 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
-    if shape_prior:
-        meta["shape_prior"] = read_shape_prior(shape_prior).to_dict()
     files = {dst: (run / "weights.pt").read_bytes()}
     if ctx_src:
         meta["context"] = ctx_dst.name
@@ -179,12 +169,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="folder for <name>.pt and <name>.json")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
     ap.add_argument("--context", default=None, help="weights of a context model to release with it (copied beside)")
-    ap.add_argument("--shape-prior", default=None, help="chain-shape prior JSON (spinemark.train.shape_prior) to store")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite,
-                      context=args.context, shape_prior=args.shape_prior)
+                      context=args.context)
     except (SpinemarkError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 1
