@@ -5,27 +5,34 @@ import pytest
 
 from spinemark.io.readers import load_volume
 from spinemark.train.data import discover, load_case, read_extra_landmarks, world_landmarks
-from spinemark.train.pseudo_s1 import picture, place_s1
+from spinemark.train.pseudo_s1 import picture, place
 
 
 class _FakeMethod:
-    """Stands in for a model: S1 evidence = Gaussian blobs at given voxels of the (unchanged) input grid."""
+    """Stands in for a model: S1 evidence = Gaussian blobs at given voxels of the (unchanged) input grid;
+    ``any`` channel = the blobs of ``any_blobs``."""
 
     metadata = {"channels": ["L3", "L4", "L5", "S1", "any"]}
 
-    def __init__(self, blobs):
+    def __init__(self, blobs, any_blobs=()):
         self.blobs = blobs  # [(voxel, height)]
+        self.any_blobs = any_blobs
 
     def canonical(self, volume):
         return volume
 
     def heatmaps(self, canon):
         grid = np.stack(np.meshgrid(*[np.arange(n) for n in canon.shape], indexing="ij"), -1)
-        s1 = np.zeros(canon.shape, np.float32)
-        for voxel, height in self.blobs:
-            s1 = np.maximum(s1, height * np.exp(-((grid - np.asarray(voxel)) ** 2).sum(-1) / 2.0))
+
+        def blobs(spec):
+            out = np.zeros(canon.shape, np.float32)
+            for voxel, height in spec:
+                out = np.maximum(out, height * np.exp(-((grid - np.asarray(voxel)) ** 2).sum(-1) / 2.0))
+            return out
+
+        s1 = blobs(self.blobs)
         maps = np.zeros((5, *canon.shape), np.float32)
-        maps[3] = s1
+        maps[3], maps[4] = s1, blobs(self.any_blobs)
         return maps, s1
 
 
@@ -37,25 +44,48 @@ def test_place_s1_takes_the_peak_below_l5_not_a_stronger_one_elsewhere(tiny_data
     ref = _ref(tiny_data)
     # tiny case: L3, L4, L5 boxes centred at axis-0 voxels 8.5, 18.5, 28.5 (10 voxels apart)
     below_l5, decoy = (38, 10, 6), (8, 10, 6)
-    pos, info = place_s1(_FakeMethod([(below_l5, 0.6), (decoy, 1.0)]), ref)
+    pos, info = place(_FakeMethod([(below_l5, 0.6), (decoy, 1.0)]), ref)
     vol = load_volume(ref.image)
     assert np.allclose(vol.world_to_voxel(pos), below_l5, atol=0.3)
     assert info["evidence"] == pytest.approx(0.6, abs=1e-3)
     assert 0.6 <= info["distance_ratio"] <= 1.5 and info["turn_deg"] < 10
 
 
+def test_place_t12_searches_above_l1_in_the_any_channel(tiny_data, tmp_path):
+    from spinemark.train.data import CaseRef
+
+    ref = _ref(tiny_data)
+    vol = load_volume(ref.image)
+    world = world_landmarks(ref)
+    # call the tiny case's L5 and L4 "L2" and "L1": T12 is then expected one step above, at voxel 8.5
+    lm = tmp_path / "X.landmarks.json"
+    lm.write_text(json.dumps({"landmarks": [{"name": "L2", "position_mm": world["L5"].tolist()},
+                                            {"name": "L1", "position_mm": world["L4"].tolist()}]}))
+    ref_t = CaseRef("X", ref.image, landmarks=str(lm))
+    above_l1, decoy = (8, 10, 6), (38, 10, 6)
+    # evidence for T12 is the any channel (the S1 head is ignored); a stronger peak below L2 is no candidate
+    pos, info = place(_FakeMethod([(above_l1, 1.0)], any_blobs=[(above_l1, 0.5), (decoy, 1.0)]), ref_t, "T12")
+    assert np.allclose(vol.world_to_voxel(pos), above_l1, atol=0.3)
+    assert info["level"] == "T12" and info["evidence"] == pytest.approx(0.5, abs=1e-3)
+    assert picture([("X", info)], tmp_path / "t12.png").stat().st_size > 1000
+    pos, info = place(_FakeMethod([], any_blobs=[(above_l1, 0.5)]), ref_t, "T12", min_ratio=1.1)
+    assert pos is None and "nearer than 1.1" in info["reason"]  # the peak is 1.05 steps above L1
+    pos, info = place(_FakeMethod([]), ref, "T12")
+    assert pos is None and info["reason"] == "L2 and L1 not both labelled"
+
+
 def test_place_s1_gives_no_label_on_weak_evidence_or_missing_levels(tiny_data, tmp_path):
     ref = _ref(tiny_data)
-    pos, info = place_s1(_FakeMethod([((38, 10, 6), 0.05)]), ref, min_evidence=0.1)
+    pos, info = place(_FakeMethod([((38, 10, 6), 0.05)]), ref, min_evidence=0.1)
     assert pos is None and "below 0.1" in info["reason"]
     from spinemark.train.data import CaseRef
 
     lm = tmp_path / "X.landmarks.json"
     lm.write_text(json.dumps({"landmarks": [{"name": "L5", "position_mm": [0, 0, 0]}]}))
-    pos, info = place_s1(_FakeMethod([]), CaseRef("X", ref.image, landmarks=str(lm)))
+    pos, info = place(_FakeMethod([]), CaseRef("X", ref.image, landmarks=str(lm)))
     assert pos is None and info["reason"] == "L4 and L5 not both labelled"
     # a picture of the placements is written
-    _, info = place_s1(_FakeMethod([((38, 10, 6), 0.6)]), ref)
+    _, info = place(_FakeMethod([((38, 10, 6), 0.6)]), ref)
     assert picture([("TINY_00", info)], tmp_path / "p.png").stat().st_size > 1000
 
 
@@ -120,6 +150,17 @@ def test_command_survives_a_bad_scan_and_refuses_to_overwrite(tiny_data, tmp_pat
     assert main([str(default_weights_path()), str(tiny_data), "--split", str(_empty_split(tmp_path)),
                  "-o", str(out)]) == 1
     assert out.read_text() == before
+    # a second level merged into the first file's labels: the earlier labels are kept
+    merged = tmp_path / "both.json"
+    assert main([str(default_weights_path()), str(tiny_data), "--split", str(_empty_split(tmp_path)),
+                 "--level", "T12", "--merge", str(out), "-o", str(merged)]) == 0
+    both = json.loads(merged.read_text())
+    assert both["level"] == "T12" and both["merged"] == str(out)
+    assert all(both["landmarks"][c]["S1"] == p["S1"] for c, p in doc["landmarks"].items())
+    assert both["skipped"]["TINY_00"] == "L2 and L1 not both labelled"  # the tiny cases label L3..L5
+    assert main([str(default_weights_path()), str(tiny_data), "--merge", str(tmp_path / "none.json"),
+                 "-o", str(tmp_path / "x.json")]) == 1
+    assert not (tmp_path / "x.json").exists()
 
 
 def _empty_split(tmp_path):
