@@ -64,6 +64,13 @@ def test_random_crops_are_seeded_windows():
     assert len(boxes) > 1
 
 
+def test_random_crop_at_a_given_window():
+    vol, _, truth = labelled_volume()  # L1..L5
+    got = [make_variant(vol, truth, "random_k3", window=w) for w in range(4)]
+    assert [tuple(s.truth.names) for s in got[:3]] == [LUMBAR[0:3], LUMBAR[1:4], LUMBAR[2:5]]
+    assert got[3] is None and make_variant(vol, truth, "random_k3", window=-1) is None
+
+
 def test_variant_needs_its_levels():
     vol, _, truth = labelled_volume(names=("T11", "T12", "L1"))
     assert make_variant(vol, truth, "pelvic") is None

@@ -79,6 +79,24 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
         release(run, elsewhere, "tiny_v1", "1.2.4", tmp_path / "weights", overwrite=True)
 
 
+def test_tuning_samples_every_window(tmp_path):
+    from eval_fakes import labelled_volume
+
+    from spinemark.evaluate.fov import Case
+    from spinemark.io.writers import nifti_bytes
+    from spinemark.train.release import tuning_samples
+
+    vol, labels, _ = labelled_volume()  # L1..L5
+    (tmp_path / "img.nii.gz").write_bytes(nifti_bytes(vol.data, vol.affine))
+    (tmp_path / "seg.nii.gz").write_bytes(nifti_bytes(labels, vol.affine))
+    cases = [Case("X_01", "X", tmp_path / "img.nii.gz", tmp_path / "seg.nii.gz")]
+    variants = ("full", "random_k2", "random_k4")
+    assert [s.variant for s in tuning_samples(cases, variants)] == list(variants)
+    every = tuning_samples(cases, variants, all_windows=True)
+    assert [s.variant for s in every] == ["full"] + ["random_k2"] * 4 + ["random_k4"] * 2
+    assert [s.truth.names[0] for s in every if s.variant == "random_k2"] == ["L1", "L2", "L3", "L4"]
+
+
 def test_release_with_a_context_model(tiny_data, tmp_path):
     from spinemark.methods.dualhead import DualHeadMethod
     from spinemark.train.release import release

@@ -181,7 +181,8 @@ def thick_slices(volume: Volume, thickness_mm: float = 4.0, axis: int | None = N
 
 
 def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", seed: int = 0,
-                 labelled: Iterable[str] | None = None, thickness_mm: float = 4.0) -> VariantSample | None:
+                 labelled: Iterable[str] | None = None, thickness_mm: float = 4.0,
+                 window: int | None = None) -> VariantSample | None:
     """Build one variant of a labelled scan; ``None`` when the scan lacks the levels it needs.
 
     Args:
@@ -192,6 +193,8 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         seed: Seed of random crops.
         labelled: The scan's labelled levels (default: ``truth.names``).
         thickness_mm: Slab thickness of ``thick4mm``.
+        window: For ``random_k``: the window that starts at the ``window``-th labelled vertebra
+            (cranial first) instead of one drawn with ``seed``; ``None`` when it would run past the last.
     """
     truth = truth.vertebrae()
     labelled = tuple(labelled) if labelled is not None else tuple(truth.names)
@@ -207,8 +210,12 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         names = list(truth.names)
         if len(names) < max(k, 2):
             return None
-        rng = np.random.default_rng([seed, zlib.crc32(key.encode()), k])
-        i = int(rng.integers(0, len(names) - k + 1))
+        if window is None:
+            i = int(np.random.default_rng([seed, zlib.crc32(key.encode()), k]).integers(0, len(names) - k + 1))
+        elif 0 <= window <= len(names) - k:
+            i = window
+        else:
+            return None
         got = _keep_range(volume, truth, names[i], names[i + k - 1], axis)
     else:
         raise ValueError(f"unknown variant {variant!r}")

@@ -4,7 +4,9 @@ The tuning cases are the training-side cases the run held out (``data.json``, ke
 never trained on, and never the validation split. Each tuning case is cut into the
 field-of-view variants of the evaluation benchmark (:data:`TUNING_VARIANTS`: the full scan,
 pelvic-like and lumbosacral crops, upper and mid lumbar without sacrum, random two- to five-vertebra
-crops), because the decoding thresholds matter most on small fields of view (the S1 anchor).
+crops: one window per k drawn with the seed, or with ``--all-windows`` every window of k consecutive
+labelled vertebrae, several times the samples), because the decoding thresholds matter most on small
+fields of view (the S1 anchor).
 The network runs once per sample; every decoding setting of the grid is scored on the cached
 heatmaps (mean identification rate over the variants first, then mean error), and the best
 setting is written into the released metadata, which
@@ -67,9 +69,23 @@ class _CachedDecoder:
         return Prediction(self.method.landmarks(volume, canon, dec), warnings=list(dec.warnings))
 
 
+def tuning_samples(cases: list[Case], variants=TUNING_VARIANTS, seed: int = 0, all_windows: bool = False) -> list:
+    """The field-of-view variants of ``cases``: for each ``random_k`` variant one window drawn with ``seed``,
+    or every window of k consecutive labelled vertebrae (``all_windows``)."""
+    samples = []
+    for case in cases:
+        vol, truth = load_case(case)
+        for v in variants:
+            windows = range(len(truth.vertebrae())) if all_windows and v.startswith("random_k") else [None]
+            samples += [s for w in windows
+                        if (s := make_variant(vol, truth, v, key=case.key, seed=seed, window=w)) is not None]
+    return samples
+
+
 def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = None,
-                  variants=TUNING_VARIANTS, seed: int = 0, context: str | Path | None = None) -> tuple[dict, list[str]]:
-    """Best decoding setting of ``grid`` on the field-of-view variants of ``cases``.
+                  variants=TUNING_VARIANTS, seed: int = 0, context: str | Path | None = None,
+                  all_windows: bool = False) -> tuple[dict, list[str]]:
+    """Best decoding setting of ``grid`` on the field-of-view variants of ``cases`` (:func:`tuning_samples`).
 
     With a ``context`` model (:class:`~spinemark.methods.dualhead.DualHeadMethod`), the default grid
     also tries the weights of :data:`CONTEXT_GRID`.
@@ -83,10 +99,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     method = DualHeadMethod(weights, context=context)
     grid = grid or (GRID | CONTEXT_GRID if method.context is not None else GRID)
     cached = _CachedDecoder(method)
-    samples = []
-    for case in cases:
-        vol, truth = load_case(case)
-        samples += [s for v in variants if (s := make_variant(vol, truth, v, key=case.key, seed=seed)) is not None]
+    samples = tuning_samples(cases, variants, seed, all_windows)
     if not samples:
         raise ValueError("no field-of-view variant could be made from the tuning cases")
     base = method.decode_config
@@ -111,7 +124,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
 
 
 def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
-            overwrite: bool = False, context: str | Path | None = None) -> Path:
+            overwrite: bool = False, context: str | Path | None = None, all_windows: bool = False) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
 
     Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. A
@@ -138,7 +151,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
-    setting, lines = tune_decoding(run / "weights.pt", cases, context=ctx_src)
+    setting, lines = tune_decoding(run / "weights.pt", cases, context=ctx_src, all_windows=all_windows)
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     meta = read_metadata(run / "weights.pt")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
@@ -169,11 +182,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True, help="folder for <name>.pt and <name>.json")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
     ap.add_argument("--context", default=None, help="weights of a context model to release with it (copied beside)")
+    ap.add_argument("--all-windows", action="store_true",
+                    help="tune on every window of k = 2..5 consecutive labelled vertebrae, not one seeded window per k")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite,
-                      context=args.context)
+                      context=args.context, all_windows=args.all_windows)
     except (SpinemarkError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 1
