@@ -38,6 +38,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
     p.add_argument("--variants", default="all", help="comma list of variants, 'random' for every random_k, or 'all'")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
+    p.add_argument("--all-windows", action="store_true",
+                   help="score every window of k consecutive labelled vertebrae, not one seeded window per k")
     p.add_argument("--out", type=Path, default=Path("fov_benchmark_out"), help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,7 +89,8 @@ def run(args: argparse.Namespace, method=None) -> int:
         def progress(it):
             return tqdm(it, desc="cases", unit="scan")
 
-    results = run_fov_benchmark(method, cases, variants, seed=args.seed, progress=progress)
+    results = run_fov_benchmark(method, cases, variants, seed=args.seed, progress=progress,
+                                all_windows=args.all_windows)
     meta = {
         "method": getattr(method, "name", args.method),
         "model": json.dumps(getattr(method, "model_info", {}) or {}),
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace, method=None) -> int:
         "cases": f"{len(cases)} ({args.cases or 'all'})",
         "variants": ",".join(variants),
         "seed": args.seed,
+        "random_k windows": "every window" if args.all_windows else "one per case (seed)",
         "spinemark": spinemark.__version__,
         "commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -102,6 +102,10 @@ def test_benchmark_oracle_fp_and_failures():
     assert set(table) == {"full", "pelvic", "mid_lumbar", "random_k2", "random_k3", "random_k4", "random_k5", "thick4mm"}
     for m in table.values():
         assert m["identification_rate"] == 1.0 and m["n_fp"] == 0 and m["subset_accuracy"] == 1.0
+    every = run_fov_benchmark(OracleMethod(truth), cases, ["full", "random_k2", "random_k4"], loader=loader,
+                              all_windows=True)  # 5 labelled: 4 windows of 2, 2 of 4, per case
+    assert [r.variant for r in every] == (["full"] + ["random_k2"] * 4 + ["random_k4"] * 2) * 2
+    assert len({r.box for r in every if r.variant == "random_k2"}) == 4
     # a method that names every lumbar level whatever the crop: the cut-away ones are false positives
     res2 = run_fov_benchmark(OracleMethod(truth, crop_aware=False), cases, ["pelvic"], loader=loader)
     m = summarize_variants(res2)["X"]["pelvic"]

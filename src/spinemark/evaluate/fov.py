@@ -226,6 +226,14 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
     return VariantSample(variant, cropped, Landmarks(inside, cropped.geometry), labelled, box)
 
 
+def variant_samples(volume: Volume, truth: Landmarks, variant: str, key: str = "", seed: int = 0,
+                    all_windows: bool = False) -> list[VariantSample]:
+    """The samples of one variant (:func:`make_variant`): none, one, or for a ``random_k`` variant with
+    ``all_windows`` one per window of k consecutive labelled vertebrae."""
+    windows = range(len(truth.vertebrae())) if all_windows and variant.startswith("random_k") else [None]
+    return [s for w in windows if (s := make_variant(volume, truth, variant, key=key, seed=seed, window=w)) is not None]
+
+
 def _inside(volume: Volume, position_mm) -> bool:
     ijk = volume.world_to_voxel(position_mm)
     return bool(np.all(ijk >= -0.5) and np.all(ijk <= np.asarray(volume.shape) - 0.5))
@@ -341,6 +349,7 @@ def run_fov_benchmark(
     seed: int = 0,
     progress: Callable[[Iterable], Iterable] | None = None,
     loader: Callable[[Case], tuple[Volume, Landmarks]] = load_case,
+    all_windows: bool = False,
 ) -> list[VariantResult]:
     """Run ``method`` on every variant of every case.
 
@@ -351,6 +360,7 @@ def run_fov_benchmark(
         seed: Seed of the random crops.
         progress: Optional wrapper of the loop over cases.
         loader: Reads a case (replaceable in tests).
+        all_windows: Score every window of a ``random_k`` variant, not one drawn with ``seed``.
 
     Returns:
         One :class:`VariantResult` per (case, variant) that the case supports; a case that cannot be read
@@ -366,14 +376,13 @@ def run_fov_benchmark(
             continue
         for v in variants:
             try:
-                sample = make_variant(vol, truth, v, key=case.key, seed=seed)
+                samples = variant_samples(vol, truth, v, key=case.key, seed=seed, all_windows=all_windows)
             except ValueError as exc:
                 log.info("%s: no %s variant (%s)", case.key, v, exc)
-                sample = None
-            if sample is None:
-                continue
-            score, dt, err = evaluate_sample(method, sample)
-            out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box))
+                samples = []
+            for sample in samples:
+                score, dt, err = evaluate_sample(method, sample)
+                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box))
     return out
 
 

@@ -27,7 +27,7 @@ FOV_FILES = ("fov_results.csv", "fov_landmarks.csv", "fov_summary.json", "fov_re
 def _variant_help() -> str:
     named = "; ".join(f"`{k}`: {a} to {b or 'the caudal end of the image'}" for k, (a, b) in NAMED_VARIANTS.items())
     return (f"Variants: `full`: the whole scan; {named}; `random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} "
-            "consecutive labelled vertebrae (window drawn from the seed and the case); `thick4mm`: sagittal slices "
+            "consecutive labelled vertebrae (one window drawn from the seed and the case, or every window); `thick4mm`: sagittal slices "
             "averaged into 4 mm slabs on a 4 mm grid. Cuts lie at the midpoints between labelled centres along the "
             "spine axis (half the neighbouring spacing beyond the labelled ends). A variant is skipped for a scan "
             "that does not label the levels it needs.")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.errors import OutputError, SpinemarkError
-from spinemark.evaluate.fov import Case, evaluate_sample, load_case, make_variant
+from spinemark.evaluate.fov import Case, evaluate_sample, load_case, variant_samples
 from spinemark.evaluate.metrics import summarize
 from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
@@ -76,9 +76,7 @@ def tuning_samples(cases: list[Case], variants=TUNING_VARIANTS, seed: int = 0, a
     for case in cases:
         vol, truth = load_case(case)
         for v in variants:
-            windows = range(len(truth.vertebrae())) if all_windows and v.startswith("random_k") else [None]
-            samples += [s for w in windows
-                        if (s := make_variant(vol, truth, v, key=case.key, seed=seed, window=w)) is not None]
+            samples += variant_samples(vol, truth, v, key=case.key, seed=seed, all_windows=all_windows)
     return samples
 
 
