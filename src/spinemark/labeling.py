@@ -459,7 +459,8 @@ def decode(
                 "the anchored names are reported"
             )
     elif s1_map is not None and anchor_pos is None:
-        warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps alone")
+        warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps "
+                        "alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * named.probability))
