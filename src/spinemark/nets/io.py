@@ -11,7 +11,7 @@ Metadata fields (``<stem>.json``): ``format``, ``version``, ``architecture``, ``
 
 Example:
     >>> from spinemark.nets.io import read_metadata  # doctest: +SKIP
-    >>> read_metadata("dualhead_v6.pt")["levels"]   # doctest: +SKIP
+    >>> read_metadata("dualhead_v10.pt")["levels"]   # doctest: +SKIP
 """
 
 from __future__ import annotations
