@@ -178,20 +178,51 @@ def to_canonical(volume: Volume) -> Volume:
     return Volume(np.ascontiguousarray(data), affine, volume.source)
 
 
-def resample_to(volume: Volume, target: Geometry, order: int = 1, cval: float = 0.0) -> Volume:
+def resample_to(volume: Volume, target: Geometry, order: int = 1, cval: float = 0.0,
+                smooth_sigma=None) -> Volume:
     """Resample ``volume`` onto the grid ``target`` (world positions are preserved exactly).
 
-    ``order=0`` (nearest) for label maps, 1 (linear) or 3 (cubic) for images.
+    ``order=0`` (nearest) for label maps, 1 (linear) or 3 (cubic) for images. ``smooth_sigma`` (voxels of
+    ``volume``, one per axis) applies a Gaussian filter first (ndimage's ``gaussian_filter``, 'reflect' edges):
+    anti-aliasing before downsampling. Linear resampling between axis-aligned grids (the usual case: isotropic
+    resampling, QC slices) runs as one small matrix product per axis, several times faster than the general path
+    and equal to it up to float rounding.
     """
     m = np.linalg.inv(volume.affine) @ np.asarray(target.affine)
     data = volume.data
     if order > 0 and not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
-    out = ndimage.affine_transform(
-        data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(target.shape), order=order, mode="constant",
-        cval=cval, prefilter=order > 1,
-    )
+    sigma = np.zeros(3) if smooth_sigma is None else np.broadcast_to(np.asarray(smooth_sigma, float), (3,))
+    lin = m[:3, :3]
+    if order == 1 and cval == 0 and np.allclose(lin, np.diag(np.diag(lin)), rtol=0, atol=1e-9 * np.abs(lin).max()):
+        out = _separable_linear(data, np.diag(lin), m[:3, 3], tuple(target.shape), sigma)
+    else:
+        if np.any(sigma > 0):
+            data = ndimage.gaussian_filter(data, sigma)
+        out = ndimage.affine_transform(
+            data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(target.shape), order=order, mode="constant",
+            cval=cval, prefilter=order > 1,
+        )
     return Volume(out, np.asarray(target.affine, dtype=np.float64), volume.source)
+
+
+def _axis_operator(n_in: int, n_out: int, scale: float, offset: float, sigma: float) -> np.ndarray:
+    """The (n_out, n_in) matrix of Gaussian smoothing (``sigma`` voxels, 'reflect' edges) then linear sampling at
+    input index ``scale * i + offset``, zero outside the input: ndimage's own 1D operations applied to the identity,
+    so edges behave exactly as in :func:`ndimage.affine_transform`."""
+    op = np.eye(n_in)
+    if sigma > 0:
+        op = ndimage.gaussian_filter1d(op, sigma, axis=0)
+    return ndimage.affine_transform(op, [scale, 1.0], offset=[offset, 0.0], output_shape=(n_out, n_in), order=1,
+                                    mode="constant")
+
+
+def _separable_linear(data: np.ndarray, scale, offset, shape, sigma) -> np.ndarray:
+    """Smoothing and linear resampling of an axis-aligned grid, one axis at a time (most shrinking axis first)."""
+    for ax in sorted(range(3), key=lambda a: shape[a] / data.shape[a]):
+        op = _axis_operator(data.shape[ax], shape[ax], scale[ax], offset[ax], sigma[ax]).astype(data.dtype)
+        data = np.moveaxis(np.tensordot(op, data, axes=([1], [ax])), 0, ax)
+    return np.ascontiguousarray(data)
 
 
 def isotropic_geometry(geometry: Geometry, spacing_mm: float) -> Geometry:
@@ -209,12 +240,17 @@ def isotropic_geometry(geometry: Geometry, spacing_mm: float) -> Geometry:
     return Geometry(shape, np.asarray(geometry.affine) @ index_map, geometry.path)
 
 
-def resample(volume: Volume, spacing_mm: float, order: int = 1) -> Volume:
-    """Resample to isotropic ``spacing_mm``, keeping axis directions and physical extent."""
+def resample(volume: Volume, spacing_mm: float, order: int = 1, antialias: bool = False) -> Volume:
+    """Resample to isotropic ``spacing_mm``, keeping axis directions and physical extent.
+
+    ``antialias``: smooth first along axes shrunk more than 1.2 times (Gaussian, sigma 0.4 x the shrink factor).
+    """
     target = isotropic_geometry(volume.geometry, spacing_mm)
     if target.shape == volume.shape and np.allclose(target.affine, volume.affine):
         return volume
-    return resample_to(volume, target, order=order)
+    factor = float(spacing_mm) / volume.spacing_mm
+    sigma = np.where(factor > 1.2, 0.4 * factor, 0.0) if antialias else None
+    return resample_to(volume, target, order=order, smooth_sigma=sigma)
 
 
 def crop(volume: Volume, start, stop) -> Volume:

@@ -90,5 +90,5 @@ def qc_png(image: Volume, landmarks: Landmarks, title: str | None = None) -> byt
     """The QC picture as PNG bytes."""
     fig = qc_figure(image, landmarks, title=title)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})  # half the encoding time of the default, 1.2x the size
     return buf.getvalue()

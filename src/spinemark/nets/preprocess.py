@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from spinemark.volume import Volume, resample, to_canonical
 
@@ -38,12 +37,7 @@ def canonical_input(volume: Volume, spacing_mm: float, percentiles=PERCENTILES) 
 
     The returned volume keeps ``volume.source``, so points found on it map back to the input grid.
     """
-    canon = to_canonical(volume)
-    factor = float(spacing_mm) / canon.spacing_mm
-    if np.any(factor > 1.2):  # anti-aliasing before downsampling
-        sigma = np.where(factor > 1.2, 0.4 * factor, 0.0)
-        canon = canon.with_data(ndimage.gaussian_filter(canon.data.astype(np.float32), sigma))
-    iso = resample(canon, float(spacing_mm), order=1)
+    iso = resample(to_canonical(volume), float(spacing_mm), order=1, antialias=True)
     return iso.with_data(normalise_intensity(iso.data, *percentiles))
 
 
