@@ -31,6 +31,16 @@ def test_good_file_loads(tmp_path):
     assert vol.source.shape == vol.shape
 
 
+def test_gzip_in_several_members_reads_whole(tmp_path):
+    """Some tools write a .nii.gz as several concatenated gzip members; all of them are data."""
+    good = _good(tmp_path)
+    raw = gzip.decompress(good.read_bytes())
+    multi = tmp_path / "multi.nii.gz"
+    multi.write_bytes(b"".join(gzip.compress(raw[i : i + 5000]) for i in range(0, len(raw), 5000)))
+    vol, ref = load_volume(multi), nib.load(str(good))
+    assert np.array_equal(vol.data, np.asanyarray(ref.dataobj)) and np.allclose(vol.affine, ref.affine)
+
+
 def test_missing_path(tmp_path):
     _expect(tmp_path / "nope.nii.gz", ["no such file"])
 
