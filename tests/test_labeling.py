@@ -57,6 +57,22 @@ def test_s1_head_switched_off_names_from_level_maps():
     assert not any("S1" in w for w in free.warnings)
 
 
+def test_s1_on_the_lowest_body_is_no_anchor_when_a_caudal_body_is_required():
+    cents = _chain(5)
+    names = ["T12", "L1", "L2", "L3", "L4"]
+    maps = _maps(cents, names)
+    s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]  # the S1 head fires on the lowest body (L4 here)
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1, DecodeConfig(s1_needs_caudal=True))
+    assert not dec.anchored and [p.name for p in dec.points] == names
+    assert any("lowest vertebra" in w for w in dec.warnings)
+    # with a body below it the same detection anchors
+    cents, names = _chain(6), ["L2", "L3", "L4", "L5", "S1", "S2"]
+    s1 = _maps([cents[4]], ["L1"], levels=["L1"])[0]
+    dec = decode(_maps(cents, names) * 0.05, LEVELS, SP, _maps(cents, ["L1"] * 6, levels=["L1"])[0], s1,
+                 DecodeConfig(s1_needs_caudal=True))
+    assert dec.anchored and [p.name for p in dec.points] == names
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -58,6 +58,8 @@ class DecodeConfig:
         nms_radius_mm: Two candidates are never closer than this.
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_match_mm: The S1 peak anchors the chain node within this distance.
+        s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
+            also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra.
         link_min_mm: Shortest link between consecutive centres.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
         min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
@@ -78,6 +80,7 @@ class DecodeConfig:
     nms_radius_mm: float = 12.0
     s1_threshold: float = 0.3
     s1_match_mm: float = 15.0
+    s1_needs_caudal: bool = False
     link_min_mm: float = 10.0
     link_max_mm: float = 60.0
     min_caudal_cos: float = 0.2
@@ -439,6 +442,10 @@ def decode(
         dist = np.linalg.norm(cpos - anchor_pos, axis=1) * spacing_mm
         if dist.min() <= cfg.s1_match_mm:
             anchor = int(np.argmin(dist))
+            if cfg.s1_needs_caudal and anchor == len(cpos) - 1:
+                anchor = None
+                warnings.append("the S1 detection is the lowest vertebra found, with no sacral body below it; it was "
+                                "not used as anchor (an image ending at the L5/S1 disc looks alike)")
         else:
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])

@@ -37,7 +37,8 @@ from spinemark.train.data import discover
 
 log = logging.getLogger(__name__)
 
-GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.1, 0.05)}
+GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.1, 0.05),
+        "s1_needs_caudal": (False, True)}
 """Decoding settings tried on the tuning cases; a tie keeps the earlier setting (the default peak
 threshold first, the more cautious S1 thresholds first)."""
 
