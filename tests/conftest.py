@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent / "evaluate"))  # eval_fakes, also used by tests outside evaluate/
 
 from helpers import SHARED_DATA  # noqa: E402
 

@@ -100,7 +100,7 @@ def _in_memory(p: Path, img):
         return img  # plain NIfTI: nibabel maps the file
     try:
         from isal.igzip import decompress
-    except ImportError:  # pragma: no cover - isal is a dependency; plain zlib is the fallback
+    except ImportError:  # pragma: no cover - isal is a dependency; the gzip module is the fallback
         from gzip import decompress
     return img.__class__.from_bytes(decompress(p.read_bytes()))
 
