@@ -1,9 +1,13 @@
-"""Markdown table of the ablation runs: validation split (all levels) and VB3 field-of-view variants.
+"""Markdown tables of ablation runs.
 
-Reads ``<run>/validation.json`` (``python -m spinemark.train.validate``) and ``<run>/fov/fov_summary.json``
-(``benchmarks/fov_benchmark.py --weights <run>/weights.pt --out <run>/fov``) of each run folder given.
+Default: the validation split (all levels) and VB3 field-of-view variants, from ``<run>/validation.json``
+(``python -m spinemark.train.validate``) and ``<run>/fov/fov_summary.json`` (``benchmarks/fov_benchmark.py
+--weights <run>/weights.pt --out <run>/fov``) of each run folder given.
 
-Usage: ``python benchmarks/training/ablation_table.py runs/ablation_baseline runs/ablation_no_fov_crops ...``
+``--windows``: from ``<run>/fov/fov_summary.json`` alone (a benchmark run with ``--all-windows``): one row per run
+and subset, the identification rate of every variant, and the mean error of the full scans.
+
+Usage: ``python benchmarks/training/ablation_table.py [--windows] runs/ablation_baseline runs/ablation_no_fov_crops ...``
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import sys
 from pathlib import Path
 
 VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "random_k3", "thick4mm")
+WINDOW_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar", "random_k2", "random_k3",
+                   "random_k4", "random_k5", "thick4mm")
 
 
 def row(run: Path) -> str:
@@ -24,12 +30,31 @@ def row(run: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def main(runs: list[str]) -> int:
-    head = ["run", "ID (all 95 levels)", "mean mm", "median mm", *(f"VB3 {v}" for v in VARIANTS), "VB3 pelvic subset acc."]
+def window_rows(run: Path) -> list[str]:
+    """One row per subset: ID of every variant, their mean, full-scan mean error."""
+    out = []
+    for sub, table in json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"].items():
+        rates = [table[v]["identification_rate"] if v in table else None for v in WINDOW_VARIANTS]
+        known = [r for r in rates if r is not None]
+        cells = [run.name, sub, *("-" if r is None else f"{100 * r:.1f}" for r in rates),
+                 f"{100 * sum(known) / len(known):.1f}", f"{table['full']['error']['mean_mm']:.2f}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    windows = "--windows" in argv
+    runs = [Path(a) for a in argv if a != "--windows"]
+    if windows:
+        head = ["run", "subset", *WINDOW_VARIANTS, "mean ID", "full mean mm"]
+        lines = [line for r in runs for line in window_rows(r)]
+    else:
+        head = ["run", "ID (all 95 levels)", "mean mm", "median mm", *(f"VB3 {v}" for v in VARIANTS),
+                "VB3 pelvic subset acc."]
+        lines = [row(r) for r in runs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for r in runs:
-        print(row(Path(r)))
+    print("\n".join(lines))
     return 0
 
 

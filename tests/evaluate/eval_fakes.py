@@ -23,8 +23,9 @@ class OracleMethod:
     name = "oracle-test"
     model_info: dict = {}
 
-    def __init__(self, truth: Landmarks, shift_mm=(0.0, 0.0, 0.0), crop_aware: bool = True):
+    def __init__(self, truth: Landmarks, shift_mm=(0.0, 0.0, 0.0), crop_aware: bool = True, confidence: float = 0.9):
         self.truth, self.shift, self.crop_aware = truth, np.asarray(shift_mm, float), crop_aware
+        self.confidence = confidence
 
     def predict(self, volume: Volume) -> Prediction:
         pts = []
@@ -32,7 +33,7 @@ class OracleMethod:
             pos = np.asarray(p.position_mm) + self.shift
             ijk = volume.world_to_voxel(p.position_mm)
             if not self.crop_aware or (np.all(ijk >= -0.5) and np.all(ijk <= np.asarray(volume.shape) - 0.5)):
-                pts.append(Landmark(p.name, pos, 0.9))
+                pts.append(Landmark(p.name, pos, self.confidence))
         return Prediction(Landmarks(pts, volume.geometry), timings={"network": 0.001, "decode": 0.0005})
 
 

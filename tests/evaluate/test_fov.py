@@ -21,7 +21,7 @@ from spinemark.evaluate.fov import (
     summarize_variants,
     thick_slices,
 )
-from spinemark.evaluate.fov_report import render_fov_report
+from spinemark.evaluate.fov_report import confidence_table, render_fov_report
 from spinemark.io.writers import nifti_bytes
 from spinemark.volume import Volume
 
@@ -121,6 +121,26 @@ def test_benchmark_oracle_fp_and_failures():
     files = render_fov_report(res + res4, {"method": "oracle-test"})
     md = files["fov_report.md"].decode()
     assert "pelvic" in md and "unverifiable" in md and "boom" in md
+
+
+def test_confidence_table_splits_confident_from_flagged_predictions():
+    vol, _, truth = labelled_volume()
+    cases = [Case("X_01", "X", Path("i"), Path("m"))]
+
+    def loader(case):
+        return vol, truth
+
+    sure = run_fov_benchmark(OracleMethod(truth, confidence=0.8), cases, ["full", "pelvic"], loader=loader)
+    unsure = run_fov_benchmark(OracleMethod(truth, shift_mm=(0, 0, -10), confidence=0.3), cases, ["full"], loader=loader)
+    failed = run_fov_benchmark(FailingMethod(), cases, ["full"], loader=loader)
+    assert [r.confidence for r in sure + unsure + failed] == [pytest.approx(0.8)] * 2 + [pytest.approx(0.3), None]
+    assert sure[0].row()["confidence"] == 0.8 and failed[0].row()["confidence"] == ""
+    rows = {line.split(" | ")[0].strip("| *"): line.split(" | ")[1:] for line in
+            confidence_table(sure + unsure + failed, threshold=0.6).splitlines()[2:]}
+    # full: one confident (5 of 5 identified), two flagged (the shifted one identifies L5 only, the failed none: 1/10)
+    assert rows["full"] == ["3", "1", "100.0%", "10.0% |"]
+    assert rows["pelvic"] == ["1", "1", "100.0%", "- |"]
+    assert rows["all"] == ["4", "2", "100.0%", "10.0% |"]
 
 
 def _fake_dataset(root: Path):

@@ -26,7 +26,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -303,7 +303,10 @@ def load_case(case: Case) -> tuple[Volume, Landmarks]:
 
 @dataclass
 class VariantResult:
-    """One (case, variant) of the benchmark: its score, and the method's error if it failed."""
+    """One (case, variant) of the benchmark: its score, and the method's error if it failed.
+
+    ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted).
+    """
 
     case: str
     subset: str
@@ -312,22 +315,26 @@ class VariantResult:
     seconds: float = 0.0
     error: str | None = None
     box: tuple | None = None
-    notes: list[str] = field(default_factory=list)
+    confidence: float | None = None
 
     def row(self) -> dict:
         row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
         if self.score is not None:
             row.update(self.score.summary_row())
+        row["confidence"] = "" if self.confidence is None else round(self.confidence, 4)
         row["crop_box"] = "" if self.box is None else f"{list(self.box[0])}-{list(self.box[1])}"
         row["error"] = self.error or ""
         return row
 
 
-def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None]:
+def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None, float | None]:
     """Run ``method.predict`` on one sample and score it.
 
     A method that raises scores as an empty prediction (every vertebra missed), and the error is
     returned, so a method that fails on hard inputs cannot look better for it.
+
+    Returns:
+        ``(score, seconds, error or None, median confidence of the predicted vertebrae or None)``.
     """
     from spinemark.landmarks import Landmarks as _L
 
@@ -339,7 +346,9 @@ def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, st
         log.warning("method failed on a %s sample: %s", sample.variant, exc)
         pred, err = _L([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}"
     dt = time.perf_counter() - t0
-    return score_scan(pred.vertebrae(), sample.truth, labelled=sample.labelled), dt, err
+    verts = pred.vertebrae()
+    conf = float(np.median([p.confidence for p in verts.points])) if len(verts) else None
+    return score_scan(verts, sample.truth, labelled=sample.labelled), dt, err, conf
 
 
 def run_fov_benchmark(
@@ -381,8 +390,8 @@ def run_fov_benchmark(
                 log.info("%s: no %s variant (%s)", case.key, v, exc)
                 samples = []
             for sample in samples:
-                score, dt, err = evaluate_sample(method, sample)
-                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box))
+                score, dt, err, conf = evaluate_sample(method, sample)
+                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box, conf))
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from spinemark.errors import OutputError
 from spinemark.evaluate import plots
 from spinemark.evaluate.fov import NAMED_VARIANTS, RANDOM_KS, VariantResult, summarize_variants
+from spinemark.evaluate.metrics import summarize
 from spinemark.evaluate.report import (
     METRICS_NOTE,
     PARTIAL_LABELS_NOTE,
@@ -23,6 +24,11 @@ FOV_FILES = ("fov_results.csv", "fov_landmarks.csv", "fov_summary.json", "fov_re
              "fov_errors.png")
 """What :func:`write_fov_report` writes."""
 
+CONFIDENT = 0.6
+"""A prediction whose median vertebra confidence reaches this is counted as confident in the report's
+confidence table. Chosen on the tuning cases of dualhead_v10 (every window), where chains named from an S1
+anchor had medians 0.78..0.88 and chains named from the level heatmaps alone 0.19..0.52."""
+
 
 def _variant_help() -> str:
     named = "; ".join(f"`{k}`: {a} to {b or 'the caudal end of the image'}" for k, (a, b) in NAMED_VARIANTS.items())
@@ -31,6 +37,26 @@ def _variant_help() -> str:
             "averaged into 4 mm slabs on a 4 mm grid. Cuts lie at the midpoints between labelled centres along the "
             "spine axis (half the neighbouring spacing beyond the labelled ends). A variant is skipped for a scan "
             "that does not label the levels it needs.")
+
+
+def _rate(results: Sequence[VariantResult]) -> str:
+    rate = summarize([r.score for r in results])["identification_rate"] if results else None
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+def confidence_table(results: Sequence[VariantResult], threshold: float = CONFIDENT) -> str:
+    """Markdown table: per variant, how many predictions are confident (median vertebra confidence at least
+    ``threshold``) and the identification rate of the confident and of the other (flagged) ones."""
+    order = list(dict.fromkeys(r.variant for r in results))
+    lines = [f"| variant | samples | confident (>= {threshold}) | ID confident | ID flagged |", "|---|---|---|---|---|"]
+    for v in [*order, "all"]:
+        rs = [r for r in results if r.variant == v or v == "all"]
+        sure = [r.confidence is not None and r.confidence >= threshold for r in rs]
+        conf = [r for r, ok in zip(rs, sure) if ok]
+        flagged = [r for r, ok in zip(rs, sure) if not ok]
+        name = "**all**" if v == "all" else v
+        lines.append(f"| {name} | {len(rs)} | {len(conf)} | {_rate(conf)} | {_rate(flagged)} |")
+    return "\n".join(lines)
 
 
 def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str, bytes]:
@@ -48,6 +74,9 @@ def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str,
         md += [f"## {sub}", "", metrics_table(rows, "variant"), ""]
         if "full" in rows:
             md += [f"Per level, `full` variant ({sub}):", "", per_level_table(rows["full"]), ""]
+        scored = [r for r in results if r.subset == sub and r.score is not None]
+        md += [f"Naming confidence ({sub}): predictions whose median vertebra confidence is at least {CONFIDENT} "
+               "against the rest (a failed or empty prediction counts as flagged):", "", confidence_table(scored), ""]
     md += ["![identification rate per variant](fov_id_rate.png)", "", "![error per variant](fov_errors.png)", ""]
     if failures:
         md += ["## Failures", "", "A failed prediction is scored as an empty one (every vertebra missed).", "",
