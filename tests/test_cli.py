@@ -142,3 +142,18 @@ def test_evaluate_command_on_phantom_truth(tmp_path, capsys):
     (pred / "extra.landmarks.json").write_bytes(next(pred.glob("*.json")).read_bytes())
     assert main(["evaluate", "--pred", str(pred), "--truth", str(truth), "-o", str(report), "--overwrite"]) == 1
     assert "extra" in capsys.readouterr().err
+
+
+def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, capsys):
+    img = _good(tmp_path / "scan.nii.gz")
+    out = tmp_path / "out"
+    assert main(["predict", str(img), "-o", str(out), "--formats", "json", "--decode", "s1_needs_caudal=true",
+                 "--decode", "peak_threshold=0.3"]) == 0
+    doc = json.loads((out / "scan.landmarks.json").read_text())
+    assert doc["model"]["decode"] == {"s1_needs_caudal": True, "peak_threshold": 0.3}
+    assert main(["predict", str(img), "-o", str(tmp_path / "o2"), "--formats", "json"]) == 0
+    assert "decode" not in json.loads((tmp_path / "o2" / "scan.landmarks.json").read_text())["model"]
+    # an unknown option is a usage error, named, before any output
+    assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", "no_such_field=1"]) == 2
+    assert "no_such_field" in capsys.readouterr().err and not (tmp_path / "o3").exists()
+    assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", "s1_needs_caudal"]) == 2

@@ -38,6 +38,9 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR", help="output folder")
     p.add_argument("--method", default="dualhead", help="method name (see `spinemark info`); default: dualhead")
     p.add_argument("--weights", type=Path, help="other weights for the method (default: the shipped model)")
+    p.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
+                   help="method option (repeatable), e.g. a decoding parameter of dualhead "
+                        "(spinemark.labeling.DecodeConfig): --decode s1_needs_caudal=true")
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                    help=f"comma-separated output formats from {','.join(FORMATS)}; 'all' for every one "
                         f"(default: {','.join(DEFAULT_FORMATS)})")
@@ -109,6 +112,18 @@ def _cmd_predict(args) -> int:
     if bad:
         _err(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
         return 2
+    method = args.method
+    if args.decode:
+        from spinemark.methods import get_method
+
+        try:
+            method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
+        except (TypeError, ValueError) as exc:
+            _err(f"--decode {' '.join(args.decode)}: {exc}")
+            return 2
+        except (SpinemarkError, KeyError, FileNotFoundError) as exc:
+            _err(str(exc).strip("'\""))
+            return 1
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -119,7 +134,7 @@ def _cmd_predict(args) -> int:
         return tqdm(items, desc="predict", unit="scan", disable=args.quiet or len(items) < 2, file=sys.stderr)
 
     try:
-        results = predict_batch(args.inputs, args.output, method=args.method, weights=args.weights,
+        results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
                                 formats=formats, overwrite=args.overwrite, progress=progress)
     except (SpinemarkError, KeyError, FileNotFoundError) as exc:
         _err(str(exc).strip("'\""))

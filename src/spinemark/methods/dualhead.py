@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -76,7 +77,11 @@ class DualHeadMethod:
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
-        self.decode_config = decode or labeling.DecodeConfig(**self.metadata.get("decode", {}))
+        shipped = labeling.DecodeConfig(**self.metadata.get("decode", {}))
+        self.decode_config = decode or shipped
+        # decoding parameters that differ from the weights' own, named in the outputs' provenance
+        self.decode_overrides = {k: v for k, v in dataclasses.asdict(self.decode_config).items()
+                                 if v != getattr(shipped, k)}
         self.threads = threads
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
@@ -90,6 +95,8 @@ class DualHeadMethod:
             self._sha256 = sha256_of(self.weights)
         info = {"name": self.metadata.get("name", self.weights.stem), "version": str(self.metadata.get("version", "")),
                 "sha256": self._sha256}
+        if self.decode_overrides:
+            info["decode"] = dict(self.decode_overrides)
         if self.context is not None:
             info["context"] = self.context.model_info
         return info
