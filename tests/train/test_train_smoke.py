@@ -169,3 +169,35 @@ def test_tuning_ids_fix_the_tuning_cases(tiny_data, tmp_path):
     assert [t["case"] for t in data["tuning"]] == ["TINY_02"]
     with pytest.raises(ValueError, match="TINY_99"):
         train(TrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "run2"), "tuning_ids": ["TINY_99"]}))
+
+
+def test_batches_do_not_depend_on_the_number_of_worker_processes(tiny_data):
+    import numpy as np
+
+    from spinemark.train.data import discover, load_case
+    from spinemark.train.loop import _BatchStream
+    from spinemark.train.sampling import PatchConfig
+
+    cfg = TrainConfig(output="unused", batch_size=2, seed=5)
+    cases = [load_case(r, 3.0) for r in discover([tiny_data])]
+    pcfg = PatchConfig(("L3", "L4", "L5", "S1"), (8, 8, 16), 3.0, 6.0, 0.7, True, 0.5, 0.5)
+    streams = [_BatchStream((cases, [], pcfg, cfg), workers) for workers in (0, 2)]
+    try:
+        for _ in range(4):
+            here, forked = (s.next() for s in streams)
+            assert set(here) == set(forked)
+            for k in here:  # a worker sends targets as float16 and masks as uint8
+                assert forked[k].shape == here[k].shape
+                np.testing.assert_allclose(forked[k].astype(np.float32), here[k], atol=1e-3, err_msg=k)
+        assert any(not np.array_equal(a, b) for a, b in zip(streams[0].next()["image"], streams[0].next()["image"]))
+    finally:
+        for s in streams:
+            s.close()
+
+
+def test_training_with_worker_processes(tiny_data, tmp_path):
+    cfg = TrainConfig(output=str(tmp_path / "run"), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
+                      levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2, iterations=3,
+                      eval_every=3, workers=2)
+    assert train(cfg).is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["workers"] == 2

@@ -62,6 +62,9 @@ class TrainConfig:
         plateau_patience: Tuning evaluations without improvement before the learning rate halves.
         time_limit_min: Stop after this many minutes (None: no limit).
         threads: torch CPU threads.
+        device: Torch device of the network (``cpu``, ``cuda``, ``cuda:1``); patches are always drawn on CPU.
+        workers: Processes drawing training patches in parallel (0: in the training process). Batch ``i``
+            is drawn from a generator seeded with ``(seed, i)``, so the batches do not depend on it.
         seed: Random seed.
         init_weights: Start from these weights (fine-tuning); None: random init.
         cache_dir: Folder for preprocessed cases (None: no disk cache).
@@ -98,6 +101,8 @@ class TrainConfig:
     plateau_patience: int = 3
     time_limit_min: float | None = None
     threads: int = 2
+    device: str = "cpu"
+    workers: int = 0
     seed: int = 0
     init_weights: str | None = None
     cache_dir: str | None = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +49,72 @@ def masked_loss(pred, target, mask, pos_weight: float, foreground=None):
     """
     w = mask * (1.0 + pos_weight * (target if foreground is None else foreground))
     return (w * (pred - target) ** 2).sum() / mask.sum().clamp_min(1.0)
+
+
+_STREAM_STATE: tuple | None = None
+"""What a patch-drawing worker process draws from (set once per worker by :class:`_BatchStream`)."""
+
+
+def _set_stream_state(state: tuple) -> None:
+    global _STREAM_STATE
+    _STREAM_STATE = state
+
+
+def _make_batch(i: int, state: tuple | None = None) -> dict[str, np.ndarray]:
+    """Training batch ``i``: a function of the run's seed and ``i`` alone.
+
+    ``state`` is (real cases, phantoms, PatchConfig, TrainConfig); None: the worker's own. A worker sends
+    targets as float16 and masks as uint8 (0/1), a third of the bytes; :func:`_to_tensors` makes them float32.
+    """
+    in_worker = state is None
+    real, phantoms, pcfg, cfg = _STREAM_STATE if in_worker else state
+    rng = np.random.default_rng([cfg.seed, i])
+    use_ph = phantoms and (not real or rng.random() < cfg.phantom_fraction)
+    b = draw_batch(phantoms if use_ph else real, rng, pcfg, cfg.batch_size)
+    if in_worker:
+        b = {k: v.astype(np.uint8 if "mask" in k else np.float16) if k != "image" else v for k, v in b.items()}
+    return b
+
+
+class _BatchStream:
+    """Batches ``first``, ``first + 1``, ... in order, drawn in ``workers`` forked processes (0: here).
+
+    A few batches per worker are drawn ahead, no more. Create it before the network touches a GPU
+    (forked children must not inherit a CUDA context); :meth:`close` stops the workers.
+    """
+
+    def __init__(self, state: tuple, workers: int, first: int = 1):
+        self._state = state
+        self._next = first
+        self._pool = None
+        self._ahead: deque = deque()
+        if workers > 0:
+            self._pool = multiprocessing.get_context("fork").Pool(workers, _set_stream_state, (state,))
+            for _ in range(3 * workers):
+                self._submit()
+
+    def _submit(self) -> None:
+        self._ahead.append(self._pool.apply_async(_make_batch, (self._next,)))
+        self._next += 1
+
+    def next(self) -> dict[str, np.ndarray]:
+        if self._pool is None:
+            self._next += 1
+            return _make_batch(self._next - 1, self._state)
+        self._submit()
+        return self._ahead.popleft().get()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+def _to_tensors(batch: dict[str, np.ndarray], device) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(v).to(device).float() for k, v in batch.items()}
 
 
 def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
@@ -119,10 +187,6 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     """
     import torch
 
-    from spinemark.nets.io import load_model, save_weights
-    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
-
-    channels_last = torch.channels_last_3d
     t_start = time.time()
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,12 +223,29 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     tune_cfg = PatchConfig(pcfg.levels, pcfg.patch_size, pcfg.spacing_mm, pcfg.sigma_mm, 1.0, False, 0.0)
     tune_patches = [draw_patch(c, tune_rng, tune_cfg) for c in tune_cases for _ in range(4)]
 
+    stream = _BatchStream((train_cases, phantoms, pcfg, config), config.workers)  # before any GPU use
+    try:
+        return _optimise(config, stream, tune_patches, out, commit, t_start, callback)
+    finally:
+        stream.close()
+
+
+def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out: Path, commit: str, t_start: float,
+              callback: Callable[[dict], None] | None) -> Path:
+    """The optimisation loop of :func:`train` (arguments as prepared there); returns the weights path."""
+    import torch
+
+    from spinemark.nets.io import load_model, save_weights
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    channels_last = torch.channels_last_3d
+    device = torch.device(config.device)
     if config.init_weights:
         model, _ = load_model(config.init_weights)
         model.train()
     else:
         model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width))
-    model.to(memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
+    model.to(device=device, memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.plateau_patience)
     meta = {"name": config.name, "version": config.version, "spacing_mm": config.spacing_mm,
@@ -193,15 +274,13 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         losses = []
         with torch.no_grad():
             for p in tune_patches:
-                t = {k: torch.from_numpy(getattr(p, k)[None]) for k in PATCH_KEYS}
+                t = _to_tensors({k: getattr(p, k)[None] for k in PATCH_KEYS}, device)
                 losses.append(float(step_loss(t)))
         model.train()
         return float(np.mean(losses))
 
     for it in range(1, config.iterations + 1):
-        use_ph = phantoms and (not train_cases or rng.random() < config.phantom_fraction)
-        b = draw_batch(phantoms if use_ph else train_cases, rng, pcfg, config.batch_size)
-        loss = step_loss({k: torch.from_numpy(v) for k, v in b.items()})
+        loss = step_loss(_to_tensors(stream.next(), device))
         opt.zero_grad()
         loss.backward()
         opt.step()
