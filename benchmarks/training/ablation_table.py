@@ -7,7 +7,11 @@ Default: the validation split (all levels) and VB3 field-of-view variants, from 
 ``--windows``: from ``<run>/fov/fov_summary.json`` alone (a benchmark run with ``--all-windows``): one row per run
 and subset, the identification rate of every variant, and the mean error of the full scans.
 
-Usage: ``python benchmarks/training/ablation_table.py [--windows] runs/ablation_baseline runs/ablation_no_fov_crops ...``
+``--windows --baselines N``: the first N runs are baselines (the same recipe, other seeds); for every other run a
+second table says, per subset and variant, where it differs from *every* baseline in the same direction by more
+than the baselines differ from each other (``+`` better, ``-`` worse, ``.`` within their spread).
+
+Usage: ``python benchmarks/training/ablation_table.py [--windows [--baselines N]] runs/ablation_baseline ...``
 """
 
 from __future__ import annotations
@@ -30,11 +34,39 @@ def row(run: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def window_rates(run: Path) -> dict[str, list[float | None]]:
+    """Identification rate of every window variant (None: not measured), per subset."""
+    summary = json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"]
+    return {sub: [t[v]["identification_rate"] if v in t else None for v in WINDOW_VARIANTS] for sub, t in summary.items()}
+
+
+def beyond_spread(arm: float, baselines: list[float]) -> str:
+    """``+``/``-`` where ``arm`` is above/below every baseline by more than the baselines' own spread, else ``.``."""
+    spread = max(baselines) - min(baselines)
+    if arm - max(baselines) > spread:
+        return "+"
+    if min(baselines) - arm > spread:
+        return "-"
+    return "."
+
+
+def verdict_rows(runs: list[Path], n_baselines: int) -> list[str]:
+    base = [window_rates(r) for r in runs[:n_baselines]]
+    out = []
+    for run in runs[n_baselines:]:
+        for sub, rates in window_rates(run).items():
+            cells = ["-" if a is None or any(b[sub][i] is None for b in base) else
+                     beyond_spread(a, [b[sub][i] for b in base]) for i, a in enumerate(rates)]
+            out.append("| " + " | ".join([run.name, sub, *cells]) + " |")
+    return out
+
+
 def window_rows(run: Path) -> list[str]:
     """One row per subset: ID of every variant, their mean, full-scan mean error."""
     out = []
-    for sub, table in json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"].items():
-        rates = [table[v]["identification_rate"] if v in table else None for v in WINDOW_VARIANTS]
+    summary = json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"]
+    for sub, rates in window_rates(run).items():
+        table = summary[sub]
         known = [r for r in rates if r is not None]
         cells = [run.name, sub, *("-" if r is None else f"{100 * r:.1f}" for r in rates),
                  f"{100 * sum(known) / len(known):.1f}", f"{table['full']['error']['mean_mm']:.2f}"]
@@ -44,6 +76,11 @@ def window_rows(run: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     windows = "--windows" in argv
+    n_baselines = 0
+    if "--baselines" in argv:
+        i = argv.index("--baselines")
+        n_baselines = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     runs = [Path(a) for a in argv if a != "--windows"]
     if windows:
         head = ["run", "subset", *WINDOW_VARIANTS, "mean ID", "full mean mm"]
@@ -55,6 +92,11 @@ def main(argv: list[str]) -> int:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     print("\n".join(lines))
+    if windows and n_baselines:
+        print(f"\nAgainst the spread of the {n_baselines} baselines (+ better, - worse, . within it):\n")
+        print("| " + " | ".join(["run", "subset", *WINDOW_VARIANTS]) + " |")
+        print("|" + "---|" * (2 + len(WINDOW_VARIANTS)))
+        print("\n".join(verdict_rows(runs, n_baselines)))
     return 0
 
 
