@@ -77,15 +77,15 @@ def _make_batch(i: int, state: tuple | None = None) -> dict[str, np.ndarray]:
 
 
 class _BatchStream:
-    """Batches ``first``, ``first + 1``, ... in order, drawn in ``workers`` forked processes (0: here).
+    """Batches 1, 2, ... in order, drawn in ``workers`` forked processes (0: in this process).
 
     A few batches per worker are drawn ahead, no more. Create it before the network touches a GPU
     (forked children must not inherit a CUDA context); :meth:`close` stops the workers.
     """
 
-    def __init__(self, state: tuple, workers: int, first: int = 1):
+    def __init__(self, state: tuple, workers: int):
         self._state = state
-        self._next = first
+        self._next = 1
         self._pool = None
         self._ahead: deque = deque()
         if workers > 0:
