@@ -9,7 +9,7 @@ and subset, the identification rate of every variant, and the mean error of the 
 
 ``--windows --baselines N``: the first N runs are baselines (the same recipe, other seeds); for every other run a
 second table says, per subset and variant, where it differs from *every* baseline in the same direction by more
-than the baselines differ from each other (``+`` better, ``-`` worse, ``.`` within their spread).
+than the baselines differ from each other (``+`` better, ``-`` worse, ``.`` within their spread, ``n/a`` not measured).
 
 Usage: ``python benchmarks/training/ablation_table.py [--windows [--baselines N]] runs/ablation_baseline ...``
 """
@@ -55,7 +55,7 @@ def verdict_rows(runs: list[Path], n_baselines: int) -> list[str]:
     out = []
     for run in runs[n_baselines:]:
         for sub, rates in window_rates(run).items():
-            cells = ["-" if a is None or any(b[sub][i] is None for b in base) else
+            cells = ["n/a" if a is None or any(b[sub][i] is None for b in base) else
                      beyond_spread(a, [b[sub][i] for b in base]) for i, a in enumerate(rates)]
             out.append("| " + " | ".join([run.name, sub, *cells]) + " |")
     return out
