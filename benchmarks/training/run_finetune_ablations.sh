@@ -8,27 +8,15 @@
 # Run from the repository root; needs runs/dualhead_v6 (git show 94c4f08:src/spinemark/weights/dualhead_v6.pt),
 # runs/s1_t12_pseudo_v6.json and runs/spine-mri-vb1-s1 (see the model card of dualhead_v10).
 set -euo pipefail
-data=runs/spine-mri-vb1-s1
-declare -A arms=(
-    [baseline]=""
-    [baseline_seed1]="--set seed=1"
-    [no_biased_sampling]="--set biased_fraction=0"
-    [no_fov_crops]="--set fov_crop_prob=0"
-    [no_s1_head]="--set s1_head=false"
-)
-fov() {  # weights, output folder
-    python benchmarks/fov_benchmark.py --data "$data" --weights "$1" --subsets VB3,VB1 \
-        --cases src/spinemark/train/splits/spine_mri_v1.json --split-key validation --seed 0 --all-windows \
-        --decode peak_threshold=0.25 --decode s1_threshold=0.5 --out "$2" --quiet --overwrite
-}
+source benchmarks/training/ablation_arms.sh
 order=(baseline baseline_seed1 no_fov_crops no_biased_sampling no_s1_head)
 for arm in "${order[@]}"; do
     # shellcheck disable=SC2086
     spinemark train --config benchmarks/training/ablation_finetune.json \
         ${arms[$arm]} -o "runs/ft_ablation_$arm" --overwrite --quiet
-    fov "runs/ft_ablation_$arm/weights.pt" "runs/ft_ablation_$arm/fov"
+    score_windows "runs/ft_ablation_$arm/weights.pt" "runs/ft_ablation_$arm/fov"
 done
 mkdir -p runs/ft_ablation_start_v6
-fov runs/dualhead_v6/weights.pt runs/ft_ablation_start_v6/fov
+score_windows runs/dualhead_v6/weights.pt runs/ft_ablation_start_v6/fov
 python benchmarks/training/ablation_table.py --windows runs/ft_ablation_start_v6 \
     "${order[@]/#/runs/ft_ablation_}"

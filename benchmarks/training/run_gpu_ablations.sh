@@ -15,14 +15,8 @@
 # Scoring: every window, the validation split, one fixed decoding (v10's: peak 0.25, S1 0.5). No arm is a
 # shipping candidate: the validation split is what they are reported on.
 set -euo pipefail
-declare -A arms=(
-    [baseline]=""
-    [baseline_seed1]="--set seed=1"
-    [no_biased_sampling]="--set biased_fraction=0"
-    [no_fov_crops]="--set fov_crop_prob=0"
-    [no_s1_head]="--set s1_head=false"
-    [phantoms_only]=""
-)
+source benchmarks/training/ablation_arms.sh
+arms[phantoms_only]=""
 order=(baseline baseline_seed1 no_biased_sampling no_fov_crops no_s1_head phantoms_only)
 case "${1:-}" in
 train)
@@ -45,10 +39,7 @@ train)
     ;;
 score)
     for arm in "${order[@]}"; do
-        python benchmarks/fov_benchmark.py --data runs/spine-mri-vb1-s1 --weights "runs/gpu_ablation_$arm/weights.pt" \
-            --subsets VB3,VB1 --cases src/spinemark/train/splits/spine_mri_v1.json --split-key validation --seed 0 \
-            --all-windows --decode peak_threshold=0.25 --decode s1_threshold=0.5 \
-            --out "runs/gpu_ablation_$arm/fov" --quiet --overwrite
+        score_windows "runs/gpu_ablation_$arm/weights.pt" "runs/gpu_ablation_$arm/fov"
     done
     python benchmarks/training/ablation_table.py --windows "${order[@]/#/runs/gpu_ablation_}"
     ;;
