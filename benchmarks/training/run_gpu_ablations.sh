@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/training/run_gpu_ablations.sh train [DATA [TRAIN OPTIONS]]  # six runs side by side (~8 min
 #                                                                  # on 16 cores + 1 GPU); options go to every arm
-#   bash benchmarks/training/run_gpu_ablations.sh score          # each arm on the validation split, then the table
+#   bash benchmarks/training/run_gpu_ablations.sh score          # each arm on the validation split, then the tables
 #
 # Every arm trains dualhead_v10's data and recipe (benchmarks/training/gpu_ablation.json: VB3, IVD and the
 # re-read VB1, the S1/T12 pseudo-labels, 30 phantoms, 70% field-of-view crops) from random weights, 2500
@@ -41,7 +41,7 @@ score)
     for arm in "${order[@]}"; do
         score_windows "runs/gpu_ablation_$arm/weights.pt" "runs/gpu_ablation_$arm/fov"
     done
-    python benchmarks/training/ablation_table.py --windows "${order[@]/#/runs/gpu_ablation_}"
+    python benchmarks/training/ablation_table.py --windows --baselines 2 "${order[@]/#/runs/gpu_ablation_}"
     ;;
 *)
     echo "usage: $0 train [DATA [TRAIN OPTIONS]] | score" >&2
