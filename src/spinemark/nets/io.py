@@ -1,10 +1,11 @@
 """Save and load network weights: a plain state dict (``.pt``) beside a JSON metadata file.
 
 Nothing is pickled but tensors: the state dict is read with ``torch.load(..., weights_only=True)``
-and the architecture is rebuilt from the metadata (level names, width), so a checkpoint
+and the architecture is rebuilt from the metadata (level names, width, dilations), so a checkpoint
 never resolves a class by name.
 
 Metadata fields (``<stem>.json``): ``format``, ``version``, ``architecture``, ``width``,
+``bottleneck_dilations`` (absent: none),
 ``levels`` (head-1 level names), ``channels`` (all head-1 channels), ``spacing_mm``,
 ``normalisation`` (``{"kind": "percentile", "low": 1, "high": 99}``), ``patch_size``,
 ``sigma_mm``, and optional training information.
@@ -79,6 +80,7 @@ def save_weights(model, path: str | Path, metadata: dict) -> Path:
         format=FORMAT,
         architecture=ARCHITECTURE,
         width=model.config.width,
+        bottleneck_dilations=list(model.config.bottleneck_dilations),
         in_channels=model.config.in_channels,
         levels=list(model.config.levels),
         channels=list(model.config.channel_names),
@@ -100,7 +102,8 @@ def load_model(path: str | Path):
 
     meta = read_metadata(path)
     model = DualHeadUNet3D(NetConfig(levels=tuple(meta["levels"]), width=int(meta["width"]),
-                                     in_channels=int(meta.get("in_channels", 1))))
+                                     in_channels=int(meta.get("in_channels", 1)),
+                                     bottleneck_dilations=tuple(meta.get("bottleneck_dilations", ()))))
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     model.eval()

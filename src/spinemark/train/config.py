@@ -41,6 +41,10 @@ class TrainConfig:
         phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
         levels: Level names of head 1.
         width: Network width (17: about 400K parameters).
+        bottleneck_dilations: Dilations of the wide blocks after the bottleneck
+            (:attr:`~spinemark.nets.unet3d.NetConfig.bottleneck_dilations`); with ``init_weights`` that lack
+            them, the blocks are added as identities and learned in the fine-tuning (otherwise, like
+            ``width`` and ``levels``, the starting weights' architecture is kept).
         spacing_mm: Isotropic training and inference spacing.
         patch_size: Patch shape (R, A, S voxels), multiples of 4.
         sigma_mm: Gaussian target width.
@@ -84,6 +88,7 @@ class TrainConfig:
     phantom_fraction: float = 0.3
     levels: tuple[str, ...] = field(default=DEFAULT_LEVELS)
     width: int = 17
+    bottleneck_dilations: tuple[int, ...] = ()
     spacing_mm: float = 3.0
     patch_size: tuple[int, int, int] = (32, 48, 64)
     sigma_mm: float = 4.0
@@ -110,7 +115,8 @@ class TrainConfig:
     version: str = "1"
 
     def __post_init__(self):
-        for f in ("data", "subsets", "tuning_ids", "phantom_presets", "levels", "patch_size"):
+        for f in ("data", "subsets", "tuning_ids", "phantom_presets", "levels", "patch_size",
+                  "bottleneck_dilations"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
         if any(int(p) % 4 for p in self.patch_size):
             raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")

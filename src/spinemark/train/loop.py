@@ -8,6 +8,7 @@ checkpoint on the tuning cases) and ``train.log`` lines through :mod:`logging`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -230,6 +231,23 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         stream.close()
 
 
+def _with_wide_blocks(model, dilations: tuple[int, ...]):
+    """Starting weights ``model`` with the wide blocks of ``dilations`` after its bottleneck: a copy with new
+    (identity) blocks when it has none; itself when it has them or ``dilations`` is empty (like the width and
+    levels, the architecture of starting weights wins); other blocks raise ``ValueError``."""
+    from spinemark.nets.unet3d import DualHeadUNet3D
+
+    have = model.config.bottleneck_dilations
+    if have == tuple(dilations) or not dilations:
+        return model
+    if have:
+        raise ValueError(f"the starting weights have wide blocks {list(have)}, the config asks for {list(dilations)}")
+    grown = DualHeadUNet3D(dataclasses.replace(model.config, bottleneck_dilations=tuple(dilations)))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("wide.") for k in missing), (missing, unexpected)
+    return grown
+
+
 def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out: Path, commit: str, t_start: float,
               callback: Callable[[dict], None] | None) -> Path:
     """The optimisation loop of :func:`train` (arguments as prepared there); returns the weights path."""
@@ -241,10 +259,11 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     channels_last = torch.channels_last_3d
     device = torch.device(config.device)
     if config.init_weights:
-        model, _ = load_model(config.init_weights)
+        model = _with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations)
         model.train()
     else:
-        model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width))
+        model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width,
+                                         bottleneck_dilations=config.bottleneck_dilations))
     model.to(device=device, memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.plateau_patience)
