@@ -68,3 +68,50 @@ def test_fused_batchnorm_gives_the_same_output():
         assert torch.allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="eval"):
         fuse_batchnorm(DualHeadUNet3D(NetConfig(levels=("S1",), width=4)))  # still in training mode
+
+
+def _reach(net, axis: int, size: int = 96) -> int:
+    """Input voxels along ``axis`` that the centre output voxel depends on."""
+    shape = [16, 16, 16]
+    shape[axis] = size
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    centre = (0, slice(None), shape[0] // 2, shape[1] // 2, shape[2] // 2)
+    sum(out[centre].sum() for out in net(x)).backward()  # every channel of both heads
+    grad = x.grad.abs().sum(dim=tuple(d + 2 for d in range(3) if d != axis)).reshape(-1)
+    hit = torch.nonzero(grad > 0).reshape(-1)
+    return int(hit.max() - hit.min() + 1)
+
+
+def test_wide_blocks_start_as_identity_and_widen_the_receptive_field():
+    from spinemark.train.loop import _with_wide_blocks
+
+    torch.manual_seed(0)
+    plain = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4)).eval()
+    wide = _with_wide_blocks(plain, (2, 4)).eval()
+    assert wide.config.bottleneck_dilations == (2, 4) and count_parameters(wide) > count_parameters(plain)
+    x = torch.rand(1, 1, 8, 16, 32)
+    with torch.no_grad():
+        for a, b in zip(plain(x), wide(x)):
+            assert torch.equal(a, b)  # new blocks are identities: the trained function is kept
+    for conv in [m for m in wide.wide.modules() if isinstance(m, torch.nn.Conv3d)]:
+        torch.nn.init.normal_(conv.weight, std=0.1)  # as after training
+    # each block adds 2 * dilation bottleneck voxels (4 input voxels each) along A and S, 2 along R
+    assert _reach(wide, 2) - _reach(plain, 2) == 8 * (2 + 4)
+    assert _reach(wide, 1) - _reach(plain, 1) == 8 * (2 + 4)
+    assert _reach(wide, 0) - _reach(plain, 0) == 8 * 2
+    assert _with_wide_blocks(wide, ()) is wide and _with_wide_blocks(wide, (2, 4)) is wide
+    with pytest.raises(ValueError, match="wide blocks"):
+        _with_wide_blocks(wide, (3,))
+
+
+def test_wide_blocks_survive_save_and_load(tmp_path):
+    net = DualHeadUNet3D(NetConfig(levels=("L5", "S1"), width=4, bottleneck_dilations=(2,)))
+    for conv in [m for m in net.wide.modules() if isinstance(m, torch.nn.Conv3d)]:
+        torch.nn.init.normal_(conv.weight, std=0.1)
+    net.eval()
+    p = save_weights(net, tmp_path / "w.pt", {"spacing_mm": 3.0})
+    assert read_metadata(p)["bottleneck_dilations"] == [2]
+    again, _ = load_model(p)
+    x = torch.rand(1, 1, 8, 16, 16)
+    with torch.no_grad():
+        assert again.config.bottleneck_dilations == (2,) and torch.allclose(net(x)[0], again(x)[0])
