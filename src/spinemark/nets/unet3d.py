@@ -9,6 +9,11 @@ shared encoder and decoder and two heads:
   trained on every labelled body, so it sees far more positives than any single level);
 * head 2 (``s1``): a dedicated S1 heatmap, the anchor of the labelling.
 
+The plain network sees about 120 mm around a point at 3 mm voxels. Optional wide blocks after the
+bottleneck (:attr:`NetConfig.bottleneck_dilations`, :class:`WideBlock`) let it see farther (about
+270 mm with dilations 2 and 4) for a few thousand parameters, for a level name that depends on
+bodies outside that window.
+
 Example:
     >>> import torch
     >>> from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
