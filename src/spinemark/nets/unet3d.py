@@ -9,9 +9,9 @@ shared encoder and decoder and two heads:
   trained on every labelled body, so it sees far more positives than any single level);
 * head 2 (``s1``): a dedicated S1 heatmap, the anchor of the labelling.
 
-The plain network sees about 120 mm around a point at 3 mm voxels. Optional wide blocks after the
-bottleneck (:attr:`NetConfig.bottleneck_dilations`, :class:`WideBlock`) let it see farther (about
-270 mm with dilations 2 and 4) for a few thousand parameters, for a level name that depends on
+The plain network's output at a voxel depends on 46 input voxels along each axis (about 140 mm
+at 3 mm voxels). Optional wide blocks after the bottleneck (:attr:`NetConfig.bottleneck_dilations`,
+:class:`WideBlock`) let it see farther (94 voxels, about 280 mm, with dilations 2 and 4) for a few thousand parameters, for a level name that depends on
 bodies outside that window.
 
 Example:
@@ -51,8 +51,8 @@ class NetConfig:
         in_channels: Input channels (1 for one MRI contrast).
         bottleneck_dilations: One :class:`WideBlock` after the bottleneck per entry, with that dilation
             (in bottleneck voxels, along the anterior and superior axes). Each widens the receptive
-            field by ``8 * dilation`` input voxels along those axes (at 3 mm: 2 and 4 take it from
-            about 120 to about 270 mm); empty: the plain U-Net.
+            field by ``8 * dilation`` input voxels along those axes (2 and 4 take it from 46 to 94 voxels,
+            about 140 to 280 mm at 3 mm); empty: the plain U-Net.
     """
 
     levels: tuple[str, ...] = field(default=DEFAULT_LEVELS)
