@@ -12,6 +12,7 @@ from spinemark.nets.unet3d import (  # noqa: E402
     NetConfig,
     count_parameters,
     fuse_batchnorm,
+    with_wide_blocks,
 )
 
 
@@ -83,11 +84,9 @@ def _reach(net, axis: int, size: int = 96) -> int:
 
 
 def test_wide_blocks_start_as_identity_and_widen_the_receptive_field():
-    from spinemark.train.loop import _with_wide_blocks
-
     torch.manual_seed(0)
     plain = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4)).eval()
-    wide = _with_wide_blocks(plain, (2, 4)).eval()
+    wide = with_wide_blocks(plain, (2, 4)).eval()
     assert wide.config.bottleneck_dilations == (2, 4) and count_parameters(wide) > count_parameters(plain)
     x = torch.rand(1, 1, 8, 16, 32)
     with torch.no_grad():
@@ -99,9 +98,9 @@ def test_wide_blocks_start_as_identity_and_widen_the_receptive_field():
     assert _reach(wide, 2) - _reach(plain, 2) == 8 * (2 + 4)
     assert _reach(wide, 1) - _reach(plain, 1) == 8 * (2 + 4)
     assert _reach(wide, 0) - _reach(plain, 0) == 8 * 2
-    assert _with_wide_blocks(wide, ()) is wide and _with_wide_blocks(wide, (2, 4)) is wide
+    assert with_wide_blocks(wide, ()) is wide and with_wide_blocks(wide, (2, 4)) is wide
     with pytest.raises(ValueError, match="wide blocks"):
-        _with_wide_blocks(wide, (3,))
+        with_wide_blocks(wide, (3,))
 
 
 def test_wide_blocks_survive_save_and_load(tmp_path):

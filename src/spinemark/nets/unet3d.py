@@ -11,8 +11,9 @@ shared encoder and decoder and two heads:
 
 The plain network's output at a voxel depends on 46 input voxels along each axis (about 140 mm
 at 3 mm voxels). Optional wide blocks after the bottleneck (:attr:`NetConfig.bottleneck_dilations`,
-:class:`WideBlock`) let it see farther (94 voxels, about 280 mm, with dilations 2 and 4) for a few thousand parameters, for a level name that depends on
-bodies outside that window.
+:class:`WideBlock`, about 10K parameters each at width 17) let it see farther (94 voxels, about
+280 mm, with dilations 2 and 4), for level names that depend on bodies outside that window;
+:func:`with_wide_blocks` adds them to trained weights.
 
 Example:
     >>> import torch
@@ -25,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -152,6 +153,25 @@ class DualHeadUNet3D(nn.Module):
         d2 = self.dec2(torch.cat([self.up2(b), e2], dim=1))
         d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
         return self.head_levels(d1), self.head_s1(d1)
+
+
+def with_wide_blocks(model: DualHeadUNet3D, dilations: tuple[int, ...]) -> DualHeadUNet3D:
+    """``model`` with the wide blocks of ``dilations`` after its bottleneck, for fine-tuning.
+
+    A model without wide blocks gives a copy with new (identity) ones, so the copy computes what
+    ``model`` did; a model that already has these blocks, or empty ``dilations``, gives ``model``
+    itself (like its width and levels, the architecture of starting weights wins); other blocks
+    raise ``ValueError``.
+    """
+    have = model.config.bottleneck_dilations
+    if have == tuple(dilations) or not dilations:
+        return model
+    if have:
+        raise ValueError(f"the starting weights have wide blocks {list(have)}, the config asks for {list(dilations)}")
+    grown = DualHeadUNet3D(replace(model.config, bottleneck_dilations=tuple(dilations)))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("wide.") for k in missing), (missing, unexpected)
+    return grown
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:

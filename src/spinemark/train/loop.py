@@ -8,7 +8,6 @@ checkpoint on the tuning cases) and ``train.log`` lines through :mod:`logging`.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import multiprocessing
@@ -231,35 +230,18 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         stream.close()
 
 
-def _with_wide_blocks(model, dilations: tuple[int, ...]):
-    """Starting weights ``model`` with the wide blocks of ``dilations`` after its bottleneck: a copy with new
-    (identity) blocks when it has none; itself when it has them or ``dilations`` is empty (like the width and
-    levels, the architecture of starting weights wins); other blocks raise ``ValueError``."""
-    from spinemark.nets.unet3d import DualHeadUNet3D
-
-    have = model.config.bottleneck_dilations
-    if have == tuple(dilations) or not dilations:
-        return model
-    if have:
-        raise ValueError(f"the starting weights have wide blocks {list(have)}, the config asks for {list(dilations)}")
-    grown = DualHeadUNet3D(dataclasses.replace(model.config, bottleneck_dilations=tuple(dilations)))
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("wide.") for k in missing), (missing, unexpected)
-    return grown
-
-
 def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out: Path, commit: str, t_start: float,
               callback: Callable[[dict], None] | None) -> Path:
     """The optimisation loop of :func:`train` (arguments as prepared there); returns the weights path."""
     import torch
 
     from spinemark.nets.io import load_model, save_weights
-    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_wide_blocks
 
     channels_last = torch.channels_last_3d
     device = torch.device(config.device)
     if config.init_weights:
-        model = _with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations)
+        model = with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations)
         model.train()
     else:
         model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width,
