@@ -34,10 +34,19 @@ def row(run: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def per_subset(run: Path) -> dict[str, dict]:
+    """The per-subset variant tables of ``<run>/fov/fov_summary.json``."""
+    return json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"]
+
+
+def rates_of(table: dict) -> list[float | None]:
+    """Identification rate of every window variant of one subset's table (None: not measured)."""
+    return [table[v]["identification_rate"] if v in table else None for v in WINDOW_VARIANTS]
+
+
 def window_rates(run: Path) -> dict[str, list[float | None]]:
     """Identification rate of every window variant (None: not measured), per subset."""
-    summary = json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"]
-    return {sub: [t[v]["identification_rate"] if v in t else None for v in WINDOW_VARIANTS] for sub, t in summary.items()}
+    return {sub: rates_of(t) for sub, t in per_subset(run).items()}
 
 
 def beyond_spread(arm: float, baselines: list[float]) -> str:
@@ -64,9 +73,8 @@ def verdict_rows(runs: list[Path], n_baselines: int) -> list[str]:
 def window_rows(run: Path) -> list[str]:
     """One row per subset: ID of every variant, their mean, full-scan mean error."""
     out = []
-    summary = json.loads((run / "fov" / "fov_summary.json").read_text())["per_subset"]
-    for sub, rates in window_rates(run).items():
-        table = summary[sub]
+    for sub, table in per_subset(run).items():
+        rates = rates_of(table)
         known = [r for r in rates if r is not None]
         cells = [run.name, sub, *("-" if r is None else f"{100 * r:.1f}" for r in rates),
                  f"{100 * sum(known) / len(known):.1f}", f"{table['full']['error']['mean_mm']:.2f}"]
