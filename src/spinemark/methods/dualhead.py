@@ -31,7 +31,7 @@ from spinemark.volume import Volume, check_volume
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = "dualhead_v10.pt"
+DEFAULT_WEIGHTS = "dualhead_v13.pt"
 """File name of the shipped default weights in ``spinemark/weights/``."""
 
 
@@ -198,7 +198,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     """Build the dual-head method.
 
     Args:
-        weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v10.pt``).
+        weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
         **options: ``threads`` (int), ``context`` (weights of a context model, see
             :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override

@@ -12,7 +12,7 @@ Metadata fields (``<stem>.json``): ``format``, ``version``, ``architecture``, ``
 
 Example:
     >>> from spinemark.nets.io import read_metadata  # doctest: +SKIP
-    >>> read_metadata("dualhead_v10.pt")["levels"]   # doctest: +SKIP
+    >>> read_metadata("dualhead_v13.pt")["levels"]   # doctest: +SKIP
 """
 
 from __future__ import annotations
