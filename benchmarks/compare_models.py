@@ -1,0 +1,123 @@
+"""Compare two models on the same field-of-view samples: paired bootstrap over subjects.
+
+Reads two ``fov_results.csv`` files written by ``benchmarks/fov_benchmark.py`` on the same cases, variants and
+windows (model A, then model B) and scores each with the metric of ``spinemark.train.release``'s shipping rules:
+the identification rate pooled over the vertebrae of each variant, averaged over the variants. The difference B - A
+is then recomputed on subjects drawn with replacement (all samples of a subject go together; the series of one
+VB1 patient are one subject, from the split file), which shows how much of a difference the subjects alone could
+make::
+
+    python benchmarks/compare_models.py runs/fov_tune_v10/fov_results.csv runs/fov_tune_v13/fov_results.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_SPLIT = Path(__file__).resolve().parents[1] / "src" / "spinemark" / "train" / "splits" / "spine_mri_v1.json"
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("a", type=Path, help="fov_results.csv of model A (the reference)")
+    p.add_argument("b", type=Path, help="fov_results.csv of model B")
+    p.add_argument("--split", type=Path, default=DEFAULT_SPLIT,
+                   help="split file whose 'vb1_patients' groups VB1 series into patients")
+    p.add_argument("--variants", default="release",
+                   help="comma list of variants, or 'release' for spinemark.train.release.TUNING_VARIANTS")
+    p.add_argument("--draws", type=int, default=5000, help="bootstrap draws")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    return p
+
+
+def subject_of(case: str, vb1_patients: dict[str, list[str]]) -> str:
+    """The subject a case belongs to: its VB1 patient for a VB1 series listed in the split, else the case."""
+    subset, _, number = case.partition("_")
+    if subset == "VB1":
+        for patient, series in vb1_patients.items():
+            if number in series:
+                return patient
+    return case
+
+
+def read_samples(path: Path, variants: tuple[str, ...]) -> dict[tuple, tuple[int, int]]:
+    """``{(case, variant, levels, crop box): (identified, true)}`` of the rows of ``variants``."""
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["variant"] in variants]
+    out = {}
+    for r in rows:
+        if r.get("error"):
+            raise SystemExit(f"{path}: sample {r['case']} {r['variant']} failed ({r['error']}); rerun the benchmark")
+        out[(r["case"], r["variant"], r["true_levels"], r["crop_box"])] = (int(r["n_identified"]), int(r["n_true"]))
+    return out
+
+
+def mean_rate(samples: dict[tuple, tuple[int, int]], weight: dict[str, int], subject: dict[str, str],
+              variants: tuple[str, ...]) -> float:
+    """Identification rate pooled per variant over the samples, each weighted by its subject's weight, averaged
+    over the variants that have vertebrae."""
+    ident = dict.fromkeys(variants, 0.0)
+    true = dict.fromkeys(variants, 0.0)
+    for key, (i, n) in samples.items():
+        w = weight.get(subject[key[0]], 0)
+        ident[key[1]] += w * i
+        true[key[1]] += w * n
+    return float(np.mean([ident[v] / true[v] for v in variants if true[v] > 0]))
+
+
+def compare(a: dict, b: dict, subject: dict[str, str], variants: tuple[str, ...], draws: int = 5000,
+            seed: int = 0) -> dict:
+    """Metric of A and B and the bootstrap distribution of B - A over subjects.
+
+    Raises:
+        ValueError: The two files do not hold the same samples.
+    """
+    if set(a) != set(b):
+        raise ValueError(f"the two runs differ in their samples ({len(set(a) ^ set(b))} not in both): "
+                         "same cases, variants and windows needed")
+    subjects = sorted({subject[k[0]] for k in a})
+    ones = dict.fromkeys(subjects, 1)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(draws):
+        drawn = rng.choice(subjects, len(subjects))
+        weight = {s: int(np.sum(drawn == s)) for s in subjects}
+        diffs.append(mean_rate(b, weight, subject, variants) - mean_rate(a, weight, subject, variants))
+    diffs = np.array(diffs)
+    return {"subjects": len(subjects), "samples": len(a),
+            "a": mean_rate(a, ones, subject, variants), "b": mean_rate(b, ones, subject, variants),
+            "interval": (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))),
+            "p_not_better": float(np.mean(diffs <= 0))}
+
+
+def main(argv=None) -> int:
+    args = _get_parser().parse_args(argv)
+    if args.variants == "release":
+        from spinemark.train.release import TUNING_VARIANTS as variants
+    else:
+        variants = tuple(v for v in args.variants.split(",") if v)
+    vb1_patients = json.loads(args.split.read_text()).get("vb1_patients", {})
+    a, b = read_samples(args.a, variants), read_samples(args.b, variants)
+    subject = {k[0]: subject_of(k[0], vb1_patients) for k in [*a, *b]}
+    try:
+        r = compare(a, b, subject, variants, args.draws, args.seed)
+    except ValueError as exc:
+        print(f"{args.a} vs {args.b}: {exc}", file=sys.stderr)
+        return 2
+    lo, hi = r["interval"]
+    print(f"{r['subjects']} subjects, {r['samples']} samples, variants {','.join(variants)}")
+    print(f"A {100 * r['a']:.1f}%  B {100 * r['b']:.1f}%  B - A {100 * (r['b'] - r['a']):+.1f} points; "
+          f"95% bootstrap interval over subjects {100 * lo:+.1f} .. {100 * hi:+.1f}; "
+          f"share of draws with B not better: {r['p_not_better']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
