@@ -44,6 +44,26 @@ def test_predict_end_to_end(tiny_weights):
         assert np.all(ijk > -2) and np.all(ijk < np.array(vol.shape) + 2)
 
 
+def test_flip_lr_averages_the_mirrored_pass_and_is_mirror_equivariant(tiny_weights):
+    from spinemark.methods import get_method
+
+    plain = get_method("dualhead", weights=tiny_weights)
+    flip = get_method("dualhead", weights=tiny_weights, flip_lr=True)
+    assert flip.model_info["flip_lr"] is True and "flip_lr" not in plain.model_info
+    vol = Volume(np.random.default_rng(2).random((20, 24, 28)).astype(np.float32), np.diag([3.0, 3.0, 3.0, 1.0]))
+    canon = plain.canonical(vol)
+    maps, s1 = plain.heatmaps(canon)
+    mirrored = Volume(np.ascontiguousarray(canon.data[::-1]), canon.affine)
+    m_maps, m_s1 = plain.heatmaps(mirrored)
+    assert not np.allclose(maps, m_maps[:, ::-1], atol=1e-4)  # the network itself is not mirror-symmetric
+    f_maps, f_s1 = flip.heatmaps(canon)
+    np.testing.assert_allclose(f_maps, (maps + m_maps[:, ::-1]) / 2, atol=1e-6)
+    np.testing.assert_allclose(f_s1, (s1 + m_s1[::-1]) / 2, atol=1e-6)
+    fm_maps, fm_s1 = flip.heatmaps(mirrored)  # the averaged output mirrors with its input
+    np.testing.assert_allclose(fm_maps, f_maps[:, ::-1], atol=1e-6)
+    np.testing.assert_allclose(fm_s1, f_s1[::-1], atol=1e-6)
+
+
 def test_context_model_names_from_its_level_channels(tiny_weights, tmp_path):
     from spinemark.methods import get_method
     from spinemark.nets.io import save_weights

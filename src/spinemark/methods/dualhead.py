@@ -68,12 +68,14 @@ class DualHeadMethod:
             channels, read at the chain's centres, are a second level evidence for the naming
             (``DecodeConfig.context_weight``). None: the one named in the metadata
             (``"context"``, a file beside the weights), if any.
+        flip_lr: Also run the network on the input mirrored left-right and average the two outputs
+            (test-time augmentation; training mirrors patches at random). Doubles the network time.
     """
 
     name = "dualhead"
 
     def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None):
+                 context: str | Path | None = None, flip_lr: bool = False):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -83,6 +85,7 @@ class DualHeadMethod:
         self.decode_overrides = {k: v for k, v in dataclasses.asdict(self.decode_config).items()
                                  if v != getattr(shipped, k)}
         self.threads = threads
+        self.flip_lr = bool(flip_lr)
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
         self.context = DualHeadMethod(context, threads=threads) if context else None
@@ -97,6 +100,8 @@ class DualHeadMethod:
                 "sha256": self._sha256}
         if self.decode_overrides:
             info["decode"] = dict(self.decode_overrides)
+        if self.flip_lr:
+            info["flip_lr"] = True
         if self.context is not None:
             info["context"] = self.context.model_info
         return info
@@ -128,10 +133,16 @@ class DualHeadMethod:
         return canonical_input(volume, self.spacing_mm, (norm.get("low", PERCENTILES[0]), norm.get("high", PERCENTILES[1])))
 
     def heatmaps(self, canon: Volume) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network output on a canonical input: ``(level channels, s1)``."""
+        """Raw network output on a canonical input: ``(level channels, s1)``; with :attr:`flip_lr`, the mean of
+        the outputs on the input and on its left-right mirror (canonical axis 0), mirrored back."""
         from spinemark.nets.inference import predict_heatmaps
 
-        return predict_heatmaps(self.model(), canon.data)
+        maps, s1 = predict_heatmaps(self.model(), canon.data)
+        if self.flip_lr:
+            mirrored_maps, mirrored_s1 = predict_heatmaps(self.model(), canon.data[::-1])
+            maps = (maps + mirrored_maps[:, ::-1]) / 2
+            s1 = (s1 + mirrored_s1[::-1]) / 2
+        return maps, s1
 
     def level_maps(self, maps: np.ndarray) -> np.ndarray:
         """The channels of head 1 that are levels, in the order of :attr:`levels`."""
@@ -200,7 +211,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
         **options: ``threads`` (int), ``context`` (weights of a context model, see
-            :class:`DualHeadMethod`) and decoding parameters (fields of
+            :class:`DualHeadMethod`), ``flip_lr`` (bool, see :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
@@ -209,8 +220,9 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     """
     threads = options.pop("threads", None)
     context = options.pop("context", None)
+    flip_lr = options.pop("flip_lr", False)
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads, context=context)
+    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr)
