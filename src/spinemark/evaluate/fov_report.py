@@ -26,8 +26,9 @@ FOV_FILES = ("fov_results.csv", "fov_landmarks.csv", "fov_summary.json", "fov_re
 
 CONFIDENT = 0.6
 """A prediction whose median vertebra confidence reaches this is counted as confident in the report's
-confidence table. Chosen on the tuning cases of dualhead_v10 (every window; the default before dualhead_v13), where chains named from an S1
-anchor had medians 0.78..0.88 and chains named from the level heatmaps alone 0.19..0.52."""
+confidence table. Chosen on the tuning cases of dualhead_v10 (every window; the default before dualhead_v13),
+where chains named from an S1 anchor had medians 0.78..0.88 and chains named from the level heatmaps alone
+0.19..0.52."""
 
 
 def _variant_help() -> str:

@@ -210,8 +210,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
-        **options: ``threads`` (int), ``context`` (weights of a context model, see
-            :class:`DualHeadMethod`), ``flip_lr`` (bool, see :class:`DualHeadMethod`) and decoding parameters (fields of
+        **options: ``threads`` (int), ``context`` (weights of a context model), ``flip_lr`` (bool; both
+            see :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
