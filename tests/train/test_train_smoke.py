@@ -214,3 +214,34 @@ def test_fine_tuning_adds_wide_blocks(tiny_data, tmp_path):
     state = torch.load(wide, weights_only=True)
     assert any(k.startswith("wide.0.") for k in state)
     assert state["wide.0.body.6.weight"].abs().sum() > 0  # the zero-initialised expansion was trained
+
+
+def test_subset_weights_set_how_often_each_subset_is_drawn(monkeypatch):
+    import types
+
+    import numpy as np
+
+    from spinemark.train import loop, sampling
+
+    cases = [types.SimpleNamespace(case_id=c) for c in ("VB3_01", "VB3_02", "VB1_02", "IVD_11")]
+    assert loop.case_weights(cases, {}) is None
+    np.testing.assert_allclose(loop.case_weights(cases, {"VB1": 2.0, "IVD": 0.0}), [0.25, 0.25, 0.5, 0.0])
+    with pytest.raises(ValueError, match="weighs 0"):
+        loop.case_weights(cases, {"VB3": 0, "VB1": 0, "IVD": 0})
+    with pytest.raises(ValueError, match="negative"):
+        TrainConfig(output="x", subset_weights={"VB1": -1})
+
+    drawn = []
+
+    def fake_patch(case, rng, cfg):
+        drawn.append(case.case_id)
+        return types.SimpleNamespace(**{k: np.zeros(1) for k in sampling.PATCH_KEYS})
+
+    monkeypatch.setattr(sampling, "draw_patch", fake_patch)
+    cfg = TrainConfig(output="unused", batch_size=50, subset_weights={"VB1": 3.0, "IVD": 0.0})
+    for i in range(20):
+        loop._make_batch(i, (cases, [], None, cfg))
+    counts = {c: drawn.count(c) for c in ("VB3_01", "VB3_02", "VB1_02", "IVD_11")}
+    assert counts["IVD_11"] == 0
+    assert 0.5 < counts["VB1_02"] / 1000 < 0.7          # expected 3/5 of 1000 draws
+    assert abs(counts["VB3_01"] - counts["VB3_02"]) < 100  # 200 each expected

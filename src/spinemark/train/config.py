@@ -39,6 +39,8 @@ class TrainConfig:
         phantoms: Number of synthetic phantoms (``spinemark.synth``) mixed into training; 0: none.
         phantom_presets: Field-of-view presets drawn for phantoms.
         phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
+        subset_weights: Relative chance of drawing a real case of each subset (the case id up to its first
+            ``_``, e.g. ``{"VB1": 3}``); subsets not listed weigh 1. Empty: every real case equally likely.
         levels: Level names of head 1.
         width: Network width (17: about 400K parameters).
         bottleneck_dilations: Dilations of the wide blocks after the bottleneck
@@ -86,6 +88,7 @@ class TrainConfig:
     phantoms: int = 0
     phantom_presets: tuple[str, ...] = ("pelvic", "lumbosacral", "lumbar", "thoracic", "wholespine")
     phantom_fraction: float = 0.3
+    subset_weights: dict[str, float] = field(default_factory=dict)
     levels: tuple[str, ...] = field(default=DEFAULT_LEVELS)
     width: int = 17
     bottleneck_dilations: tuple[int, ...] = ()
@@ -118,6 +121,9 @@ class TrainConfig:
         for f in ("data", "subsets", "tuning_ids", "phantom_presets", "levels", "patch_size",
                   "bottleneck_dilations"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
+        object.__setattr__(self, "subset_weights", {str(k): float(v) for k, v in dict(self.subset_weights).items()})
+        if any(w < 0 for w in self.subset_weights.values()):
+            raise ValueError(f"subset_weights {self.subset_weights}: weights must not be negative")
         if any(int(p) % 4 for p in self.patch_size):
             raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")
 

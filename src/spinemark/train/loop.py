@@ -60,6 +60,20 @@ def _set_stream_state(state: tuple) -> None:
     _STREAM_STATE = state
 
 
+def case_weights(cases: list, subset_weights: dict[str, float]) -> np.ndarray | None:
+    """Drawing probabilities of ``cases`` from their subsets' weights (None: no weights, uniform).
+
+    Raises:
+        ValueError: Every case weighs 0.
+    """
+    if not subset_weights:
+        return None
+    w = np.array([subset_weights.get(c.case_id.split("_")[0], 1.0) for c in cases], float)
+    if not w.sum() > 0:
+        raise ValueError(f"subset_weights {subset_weights}: every training case weighs 0")
+    return w / w.sum()
+
+
 def _make_batch(i: int, state: tuple | None = None) -> dict[str, np.ndarray]:
     """Training batch ``i``: a function of the run's seed and ``i`` alone.
 
@@ -70,7 +84,8 @@ def _make_batch(i: int, state: tuple | None = None) -> dict[str, np.ndarray]:
     real, phantoms, pcfg, cfg = _STREAM_STATE if in_worker else state
     rng = np.random.default_rng([cfg.seed, i])
     use_ph = phantoms and (not real or rng.random() < cfg.phantom_fraction)
-    b = draw_batch(phantoms if use_ph else real, rng, pcfg, cfg.batch_size)
+    weights = None if use_ph else case_weights(real, cfg.subset_weights)
+    b = draw_batch(phantoms if use_ph else real, rng, pcfg, cfg.batch_size, weights)
     if in_worker:
         b = {k: v.astype(np.uint8 if "mask" in k else np.float16) if k != "image" else v for k, v in b.items()}
     return b

@@ -195,7 +195,12 @@ def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: n
     return Patch(img[None], target, mask, s1_target, s1_mask)
 
 
-def draw_batch(cases: list[Case], rng: np.random.Generator, cfg: PatchConfig, n: int) -> dict[str, np.ndarray]:
-    """``n`` patches from randomly chosen cases, stacked into arrays."""
-    patches = [draw_patch(cases[int(rng.integers(len(cases)))], rng, cfg) for _ in range(n)]
+def draw_batch(cases: list[Case], rng: np.random.Generator, cfg: PatchConfig, n: int,
+               weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``n`` patches from randomly chosen cases (with probabilities ``weights``, summing to 1; None: uniform),
+    stacked into arrays."""
+    def pick() -> int:
+        return int(rng.integers(len(cases))) if weights is None else int(rng.choice(len(cases), p=weights))
+
+    patches = [draw_patch(cases[pick()], rng, cfg) for _ in range(n)]
     return {k: np.stack([getattr(p, k) for p in patches]) for k in PATCH_KEYS}
