@@ -231,6 +231,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")
     if not train_cases and not phantoms:
         raise ValueError("no training data: no annotated cases found and no phantoms")
+    if train_cases:
+        case_weights(train_cases, config.subset_weights)  # every case weighing 0 fails here, not in a worker
 
     pcfg = PatchConfig(tuple(config.levels), tuple(config.patch_size), config.spacing_mm, config.sigma_mm,
                        config.biased_fraction, config.augment, config.fov_crop_prob, config.fov_disc_fraction)
