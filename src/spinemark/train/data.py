@@ -58,6 +58,11 @@ class Case:
     span: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
 
 
+def subset_of(case_id: str) -> str:
+    """The subset of a case id: the id up to its first ``_`` (``VB3_01`` -> ``VB3``)."""
+    return case_id.split("_")[0]
+
+
 def discover(folders, subsets=()) -> list[CaseRef]:
     """Annotated cases under ``folders`` (searched recursively), sorted by id.
 

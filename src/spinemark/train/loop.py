@@ -28,6 +28,7 @@ from spinemark.train.data import (
     phantom_case,
     read_extra_landmarks,
     read_split,
+    subset_of,
     synth_available,
 )
 from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_patch
@@ -68,7 +69,7 @@ def case_weights(cases: list, subset_weights: dict[str, float]) -> np.ndarray | 
     """
     if not subset_weights:
         return None
-    w = np.array([subset_weights.get(c.case_id.split("_")[0], 1.0) for c in cases], float)
+    w = np.array([subset_weights.get(subset_of(c.case_id), 1.0) for c in cases], float)
     if not w.sum() > 0:
         raise ValueError(f"subset_weights {subset_weights}: every training case weighs 0")
     return w / w.sum()

@@ -33,7 +33,7 @@ from spinemark.evaluate.metrics import summarize
 from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
-from spinemark.train.data import discover
+from spinemark.train.data import discover, subset_of
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
     if not tuning:
         raise ValueError(f"{run}: the run has no tuning cases to choose the decoding on")
-    cases = [Case(r.case_id, r.case_id.split("_")[0], Path(r.image), Path(r.labels or r.landmarks))
+    cases = [Case(r.case_id, subset_of(r.case_id), Path(r.image), Path(r.labels or r.landmarks))
              for r in discover([data]) if r.case_id in set(tuning)]
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:

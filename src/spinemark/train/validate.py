@@ -23,7 +23,7 @@ import numpy as np
 
 from spinemark import anatomy
 from spinemark.io.readers import load_volume
-from spinemark.train.data import CaseRef, discover, read_split, world_landmarks
+from spinemark.train.data import CaseRef, discover, read_split, subset_of, world_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def evaluate(method, refs: list[CaseRef], volumes: dict | None = None) -> dict:
         log.info("%s: id %.2f mean %.1f mm predicted %s", ref.case_id, cases[-1]["id_rate"], cases[-1]["mean_mm"],
                  pred.landmarks.names)
     levels = sorted({r["level"] for r in all_rows}, key=anatomy.order)
-    subsets = sorted({r["case"].split("_")[0] for r in all_rows})
+    subsets = sorted({subset_of(r["case"]) for r in all_rows})
     return {
         "overall": summarise(all_rows),
         "per_level": {lv: summarise([r for r in all_rows if r["level"] == lv]) for lv in levels},
