@@ -67,11 +67,14 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
         # rows = z (superior up with origin="lower"), columns = y flipped so anterior is on the left
         ax.imshow(planes[n].T[:, ::-1], cmap="gray", vmin=lo, vmax=hi, origin="lower", interpolation="bilinear",
                   extent=(0, ny, 0, nz), aspect="equal")
-        for p, (_, y, z) in zip(landmarks, ijk):
-            col = anatomy.colour(p.id)
-            u, v = ny - (y + 0.5) * step, (z + 0.5) * step
-            ax.scatter([u], [v], s=40 if p.is_disc else 90, c=[col], edgecolors="black", linewidths=0.8,
-                       marker="D" if p.is_disc else "o", zorder=3)
+        uv = np.column_stack([ny - (ijk[:, 1] + 0.5) * step, (ijk[:, 2] + 0.5) * step]) if len(ijk) else ijk[:, :2]
+        colours = [anatomy.colour(p.id) for p in landmarks]
+        discs = np.array([p.is_disc for p in landmarks], bool)
+        for sel, size, marker in ((~discs, 90, "o"), (discs, 40, "D")):  # one scatter per marker: 5x faster than per point
+            if sel.any():
+                ax.scatter(uv[sel, 0], uv[sel, 1], s=size, c=[c for c, k in zip(colours, sel) if k], edgecolors="black",
+                           linewidths=0.8, marker=marker, zorder=3)
+        for p, col, (u, v) in zip(landmarks, colours, uv):
             if not p.is_disc:
                 ax.text(u - 7, v, p.name, color=col, fontsize=11, fontweight="bold", va="center", ha="right",
                         zorder=4, bbox={"facecolor": "black", "alpha": 0.55, "pad": 1, "edgecolor": "none"})

@@ -120,11 +120,12 @@ class DualHeadMethod:
         if self._model is None:
             import torch
 
+            from spinemark.nets.fast import FastDualHead, reuse_freed_memory
             from spinemark.nets.io import load_model
-            from spinemark.nets.unet3d import fuse_batchnorm
 
             torch.set_num_threads(self.threads or min(_threads(), torch.get_num_threads()))
-            self._model = fuse_batchnorm(load_model(self.weights)[0])
+            reuse_freed_memory()
+            self._model = FastDualHead(load_model(self.weights)[0])
         return self._model
 
     def canonical(self, volume: Volume) -> Volume:
@@ -147,7 +148,10 @@ class DualHeadMethod:
     def level_maps(self, maps: np.ndarray) -> np.ndarray:
         """The channels of head 1 that are levels, in the order of :attr:`levels`."""
         channels = list(self.metadata["channels"])
-        return maps[[channels.index(n) for n in self.levels]]
+        index = [channels.index(n) for n in self.levels]
+        if index == list(range(index[0], index[0] + len(index))):
+            return maps[index[0]: index[0] + len(index)]  # a view: no copy of the maps
+        return maps[index]
 
     def context_maps(self, volume: Volume) -> tuple[Volume, np.ndarray] | None:
         """The context model's canonical input and level channels for ``volume`` (None without a context model)."""

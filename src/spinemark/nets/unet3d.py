@@ -92,7 +92,9 @@ class ResBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.skip(x))
+        out = self.body(x)
+        out += self.skip(x)  # in place: no new full-size map (the body's last output is not needed by autograd)
+        return self.act(out)
 
 
 class WideBlock(nn.Module):
@@ -146,12 +148,16 @@ class DualHeadUNet3D(nn.Module):
                                          nn.Conv3d(2 * w, len(self.config.channel_names), 1))
         self.head_s1 = nn.Sequential(nn.Conv3d(w, 2 * w, 1), nn.ReLU(inplace=True), nn.Conv3d(2 * w, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's full-resolution features, which both heads read."""
         e1 = self.enc1(self.stem(x))
         e2 = self.enc2(self.pool(e1))
         b = self.wide(self.bottleneck(self.pool(e2)))
         d2 = self.dec2(torch.cat([self.up2(b), e2], dim=1))
-        d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+        return self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        d1 = self.features(x)
         return self.head_levels(d1), self.head_s1(d1)
 
 
@@ -180,7 +186,7 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
     An eval-mode BatchNorm is an affine map per channel, so the convolution before it can absorb
     it; the BatchNorm becomes an identity. Outputs change by float rounding only (at most 1.2e-6
     on dualhead_v6) and the network runs 5..13% faster on two CPU cores (one pass fewer over every
-    feature map; ``benchmarks/batchnorm_fusion_ab.py``). The model must not be trained afterwards.
+    feature map; ``benchmarks/inference_ab.py``). The model must not be trained afterwards.
     """
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
