@@ -203,6 +203,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     """
     import torch
 
+    from spinemark.nets.fast import reuse_freed_memory
+
     t_start = time.time()
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,6 +212,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     commit = git_commit()  # recorded with the weights
     (out / "git_commit.txt").write_text(commit + "\n")
     torch.set_num_threads(config.threads)
+    reuse_freed_memory()  # dualhead_v14 config on two cores: 4.9 instead of 5.8 s per iteration, same losses
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
