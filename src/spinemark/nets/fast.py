@@ -13,6 +13,9 @@ the 104x80x80 canonical input of a 381x381x77 scan; ``benchmarks/inference_ab.py
   cache and writes the channel-first result directly (110 ms).
 * BatchNorm, folded into the convolutions (:func:`~spinemark.nets.unet3d.fuse_batchnorm`).
 
+Fresh memory for every full-resolution map is the fourth cost; :func:`reuse_freed_memory` (process-wide,
+called by ``spinemark predict`` and ``spinemark train``) removes it.
+
 Outputs equal the plain network's up to float rounding. Inference only: the result cannot be trained.
 
 Example:
@@ -71,8 +74,8 @@ class DirectConv3d(nn.Module):
         super().__init__()
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError("DirectConv3d needs numeric zero padding")
-        self.weight = nn.Parameter(conv.weight.detach().clone(), requires_grad=False)
-        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
+        self.weight = nn.Parameter(conv.weight.detach().clone())
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +108,7 @@ class FastDualHead(nn.Module):
             for name, child in parent.named_children():
                 if isinstance(child, nn.Conv3d):
                     setattr(parent, name, DirectConv3d(child))
-        self.net, self.config = net, model.config
+        self.net, self.config = net.requires_grad_(False), model.config
         w1a, b1a, w2a, b2a = _head_weights(model.head_levels)
         w1b, b1b, w2b, b2b = _head_weights(model.head_s1)
         # hidden layers side by side; output layer block-diagonal (levels from their hidden half, S1 from its)
