@@ -108,6 +108,8 @@ def test_label_map_keeps_a_voxel_for_thick_slices():
 def test_qc_png_is_a_png(lms, image):
     png = render_outputs(lms, ["qc"], image=image)["qc"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    empty = render_outputs(Landmarks([], image.geometry), ["qc"], image=image)["qc"]  # the slice alone, no markers
+    assert empty[:8] == png[:8] and empty != png
 
 
 def test_write_files_refuses_existing_and_leaves_nothing_partial(tmp_path):
