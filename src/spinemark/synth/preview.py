@@ -25,7 +25,7 @@ def mid_sagittal(ph) -> tuple[np.ndarray, tuple[float, float]]:
     return sl[::-1], (float(sp[0]), float(sp[1]))
 
 
-def overview_png(presets=None, contrasts=("T1", "T2", "STIR", "dixon_water", "random"), seed: int = 0,
+def overview_png(presets=None, contrasts=("T1", "T2", "STIR", "dixon_water", "dixon_fat", "random"), seed: int = 0,
                  small: bool = False) -> bytes:
     """PNG bytes of a grid of mid-sagittal slices (rows: presets, columns: contrasts)."""
     import matplotlib
@@ -56,7 +56,7 @@ def overview_png(presets=None, contrasts=("T1", "T2", "STIR", "dixon_water", "ra
             if vis:
                 ax.text(2, 2, f"{vis[0]}..{vis[-1]}", color="yellow", fontsize=7, va="bottom")
     fig.suptitle("spinemark synthetic phantoms (mid-sagittal, anterior left)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the column names
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=55)
     plt.close(fig)
