@@ -132,9 +132,14 @@ def test_find_inputs_recurses_and_finds_dicom(tmp_path):
     data, affine = layout_volume("axial")
     write_dicom_series(data * 10, affine, tmp_path / "b" / "series1")
     (tmp_path / "b" / "readme.txt").write_text("not an image")
-    _good(tmp_path / "a", "x_seg.nii.gz")  # a label map beside its scan: not an input
+    # label maps beside their scan (ours, VerSe's, SCT's names): not inputs
+    for name in ("x_seg.nii.gz", "x_seg-vert_msk.nii.gz", "x_seg-manual.nii.gz", "x_seg-manual_labeled.nii.gz",
+                 "labels.nii.gz", "x_labeled_center_manual.nii.gz", "x_centerline-manual.nii.gz"):
+        _good(tmp_path / "a", name)
+    (tmp_path / "c").mkdir()
+    _good(tmp_path / "c", "segmental_T2w.nii.gz")  # "seg" inside a word is no label map
     found = find_inputs([tmp_path])
-    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/x.nii.gz", "b/series1"]
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/x.nii.gz", "b/series1", "c/segmental_T2w.nii.gz"]
     assert image_stem(found[0]) == "x" and image_stem(found[1]) == "series1"
     assert find_inputs([tmp_path / "a" / "x_seg.nii.gz"]) == [tmp_path / "a" / "x_seg.nii.gz"]  # named: kept
 

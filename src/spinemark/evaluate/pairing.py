@@ -11,8 +11,8 @@ So ``VB3_01_img.landmarks.json`` (the prediction for ``VB3_01_img.nii.gz``) pair
 
 Predictions are ``<stem>.landmarks.json`` (a Slicer ``<stem>.mrk.json`` is used only where no
 ``.landmarks.json`` of that key exists). In the truth folder, per key, the first kind found wins:
-``.landmarks.json``, then ``.mrk.json``, then a mask (an image named with ``_seg``, ``_msk``, ``_mask`` or
-``_label``), then any other image, which must then be a label image. So a dataset folder that holds
+``.landmarks.json``, then ``.mrk.json``, then a mask (an image named as a label map,
+:func:`spinemark.io.readers.is_label_map_name`), then any other image, which must then be a label image. So a dataset folder that holds
 ``X_img.nii.gz`` beside ``X_seg-vert_msk.nii.gz`` uses the mask. VerSe ``_ctd.json`` files are ignored.
 Both folders are searched recursively; two files of one kind with the same key are an error.
 """
@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spinemark.errors import InputError
-from spinemark.io.readers import LABEL_MAP_TAGS, image_suffix
+from spinemark.io.readers import LABEL_MAP_TAGS, image_suffix, is_label_map_name
 
 ROLE_TAGS = (*LABEL_MAP_TAGS, "_img", "_image")
-MASK_MARKERS = ("_seg", "_msk", "_mask", "_label")
 
 # Truth kinds, by priority (lower wins).
 _KIND_RANK = {"landmarks": 0, "mrk": 1, "mask": 2, "image": 3}
@@ -57,7 +56,7 @@ def file_kind(path: str | Path) -> tuple[str, str] | None:
     suf = image_suffix(name)
     if suf:
         stem = name[: len(name) - len(suf)]
-        return ("mask" if any(m in stem.lower() for m in MASK_MARKERS) else "image"), stem
+        return ("mask" if is_label_map_name(name) else "image"), stem
     return None
 
 

@@ -24,7 +24,10 @@ IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 LABEL_MAP_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_labels", "_label")
-"""Name endings (before the suffix) of label maps: skipped when a folder is searched for scans."""
+"""Role tags that end the names of label maps (before the suffix); pairing strips them to find a scan's key."""
+
+LABEL_MAP_WORDS = ("seg", "dseg", "msk", "mask", "label", "labels", "labeled", "labelled", "centerline", "centreline")
+"""Words of a file name that mark a label map (see :func:`is_label_map_name`)."""
 
 
 def image_suffix(path: str | Path) -> str:
@@ -44,8 +47,15 @@ def image_stem(path: str | Path) -> str:
 
 
 def is_label_map_name(path: str | Path) -> bool:
-    """True when the file name says it is a label map (``scan_seg.nii.gz``, ``VB3_01_seg-vert_msk.nii.gz``)."""
-    return image_stem(path).lower().endswith(LABEL_MAP_TAGS)
+    """True when the file name says it is a label map: one of its ``_``-separated words is in
+    :data:`LABEL_MAP_WORDS`, alone or with a value (``scan_seg.nii.gz``, ``VB3_01_seg-vert_msk.nii.gz``,
+    SCT's ``t2_seg-manual.nii.gz``, ``t2_labeled_center_manual.nii.gz``, ``labels.nii.gz``).
+
+    Example:
+        >>> is_label_map_name("t2_seg-manual.nii.gz"), is_label_map_name("sub-01_acq-sag_T2w.nii.gz")
+        (True, False)
+    """
+    return any(word.split("-")[0] in LABEL_MAP_WORDS for word in image_stem(path).lower().split("_"))
 
 
 def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
@@ -206,7 +216,7 @@ def find_inputs(paths) -> list[Path]:
     """Expand files and folders into the list of images to process.
 
     A folder is searched recursively: image files by suffix, except label maps named as such
-    (see :data:`LABEL_MAP_TAGS`), and every folder that holds DICOM files counts as one series
+    (:func:`is_label_map_name`), and every folder that holds DICOM files counts as one series
     input. Files named explicitly are always kept; missing paths too, so that reading them
     reports the problem for that input.
     """

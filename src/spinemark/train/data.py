@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinemark import anatomy
-from spinemark.io.readers import load_volume
+from spinemark.io.readers import is_label_map_name, load_volume
 from spinemark.nets.preprocess import canonical_input
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def discover(folders, subsets=()) -> list[CaseRef]:
     for folder in folders:
         for img in sorted(Path(folder).rglob("*.nii*")):
             name = img.name
-            if any(name.endswith(s) for s in MASK_SUFFIXES) or "_seg" in name:
+            if is_label_map_name(img):
                 continue
             stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else name[: -len(".nii")]
             case_id = stem[: -len("_img")] if stem.endswith("_img") else stem
