@@ -108,7 +108,7 @@ class FastDualHead(nn.Module):
             for name, child in parent.named_children():
                 if isinstance(child, nn.Conv3d):
                     setattr(parent, name, DirectConv3d(child))
-        self.net, self.config = net.requires_grad_(False), model.config
+        self.net = net.requires_grad_(False)
         w1a, b1a, w2a, b2a = _head_weights(model.head_levels)
         w1b, b1b, w2b, b2b = _head_weights(model.head_s1)
         # hidden layers side by side; output layer block-diagonal (levels from their hidden half, S1 from its)
