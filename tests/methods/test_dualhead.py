@@ -35,7 +35,8 @@ def test_predict_end_to_end(tiny_weights):
     aff = np.array([[0, 0, -1.5, 10], [0, -1.0, 0, 5], [-2.0, 0, 0, 30], [0, 0, 0, 1]])
     vol = Volume(np.random.default_rng(0).random((30, 20, 16)).astype(np.float32), aff)
     pred = m.predict(vol)
-    assert set(pred.timings) == {"resample", "network", "decode"}
+    assert set(pred.timings) == {"load", "resample", "network", "decode"}  # loading only on the first call
+    assert set(m.predict(vol).timings) == {"resample", "network", "decode"}
     assert pred.landmarks.geometry.shape == (30, 20, 16)
     names = pred.landmarks.names
     assert len(names) == len(set(names))

@@ -27,7 +27,8 @@ class Prediction:
         landmarks: Labelled points in world mm, referred to the input grid.
         masks: Optional label map on the input grid (same shape as the input image).
         warnings: Messages for a person (also copied into the landmarks file).
-        timings: Seconds spent per stage (``resample``, ``network``, ``decode``, ...).
+        timings: Seconds spent per stage (``resample``, ``network``, ``decode``, ...; ``load`` on a first call
+            that imports the framework and loads weights).
     """
 
     landmarks: Landmarks

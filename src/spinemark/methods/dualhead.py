@@ -194,6 +194,12 @@ class DualHeadMethod:
         """Find and name the vertebral body centres of ``volume``."""
         check_volume(volume)
         timings = {}
+        if self._model is None or (self.context is not None and self.context._model is None):
+            t0 = time.perf_counter()  # first call: importing torch and loading weights, not the network's time
+            self.model()
+            if self.context is not None:
+                self.context.model()
+            timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         canon = self.canonical(volume)
         timings["resample"] = time.perf_counter() - t0
