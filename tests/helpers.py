@@ -100,3 +100,23 @@ def write_dicom_series(data, affine, folder: Path) -> Path:
         writer.SetFileName(str(folder / f"slice{k:03d}.dcm"))
         writer.Execute(sl)
     return folder
+
+
+def trained_looking_net(**config):
+    """A tiny dual-head network (levels L4, L5, S1; width 4) in eval mode whose BatchNorm statistics, weights and
+    biases are far from their initial values, so that rearrangements of it (BatchNorm folding, the fast CPU
+    network) are tested on numbers like a trained model's. ``config``: more :class:`NetConfig` fields."""
+    import torch
+
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    torch.manual_seed(0)
+    net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4, **config))
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 2)
+            m.bias.data.uniform_(-1, 1)
+        if isinstance(m, torch.nn.Conv3d) and m.bias is not None:
+            m.bias.data.uniform_(-0.5, 0.5)  # the wide blocks' last convolutions start at zero
+            m.weight.data.normal_(0, 0.3)
+    return net.eval()

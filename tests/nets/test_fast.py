@@ -2,28 +2,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import trained_looking_net  # noqa: E402
 from spinemark.nets import fast  # noqa: E402
 from spinemark.nets.fast import DirectConv3d, FastDualHead, reuse_freed_memory  # noqa: E402
 from spinemark.nets.inference import predict_heatmaps  # noqa: E402
-from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig  # noqa: E402
-
-
-def _trained_looking_net(**config) -> DualHeadUNet3D:
-    torch.manual_seed(0)
-    net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4, **config))
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):  # statistics far from identity
-            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 2)
-            m.bias.data.uniform_(-1, 1)
-        if isinstance(m, torch.nn.Conv3d) and m.bias is not None:
-            m.bias.data.uniform_(-0.5, 0.5)  # the wide blocks' last convolutions start at zero
-            m.weight.data.normal_(0, 0.3)
-    return net.eval()
 
 
 @pytest.mark.parametrize("dilations", [(), (2, 4)])
 def test_fast_network_computes_what_the_plain_one_does(dilations, monkeypatch):
-    net = _trained_looking_net(bottleneck_dilations=dilations)
+    net = trained_looking_net(bottleneck_dilations=dilations)
     monkeypatch.setattr(fast, "VOXEL_BLOCK", 100)  # several blocks and a ragged last one
     quick = FastDualHead(net)
     x = torch.rand(1, 1, 12, 16, 20)
@@ -38,7 +25,7 @@ def test_fast_network_computes_what_the_plain_one_does(dilations, monkeypatch):
 
 
 def test_fast_network_through_predict_heatmaps_matches_on_an_odd_volume():
-    net = _trained_looking_net()
+    net = trained_looking_net()
     x = torch.rand(13, 10, 7).numpy()
     for a, b in zip(predict_heatmaps(net, x), predict_heatmaps(FastDualHead(net), x)):
         assert a.shape == b.shape
@@ -46,7 +33,7 @@ def test_fast_network_through_predict_heatmaps_matches_on_an_odd_volume():
 
 
 def test_fast_network_refuses_training_mode_and_batches():
-    net = _trained_looking_net()
+    net = trained_looking_net()
     with pytest.raises(ValueError, match="eval"):
         FastDualHead(net.train())
     with pytest.raises(ValueError, match="one volume"):

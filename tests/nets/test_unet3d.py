@@ -3,6 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import trained_looking_net  # noqa: E402
 from spinemark.nets.inference import predict_heatmaps  # noqa: E402
 from spinemark.nets.io import load_model, read_metadata, save_weights  # noqa: E402
 from spinemark.nets.unet3d import (  # noqa: E402
@@ -53,12 +54,7 @@ def test_sliding_window_matches_shape():
 
 
 def test_fused_batchnorm_gives_the_same_output():
-    torch.manual_seed(0)
-    net = DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4))
-    for bn in [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]:  # statistics far from identity
-        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
-        bn.bias.data.uniform_(-1, 1)
-    net.eval()
+    net = trained_looking_net()  # BatchNorm statistics far from identity
     x = torch.rand(1, 1, 8, 12, 16)
     with torch.no_grad():
         before = net(x)

@@ -12,9 +12,9 @@ So ``VB3_01_img.landmarks.json`` (the prediction for ``VB3_01_img.nii.gz``) pair
 Predictions are ``<stem>.landmarks.json`` (a Slicer ``<stem>.mrk.json`` is used only where no
 ``.landmarks.json`` of that key exists). In the truth folder, per key, the first kind found wins:
 ``.landmarks.json``, then ``.mrk.json``, then a mask (an image named as a label map,
-:func:`spinemark.io.readers.is_label_map_name`), then any other image, which must then be a label image. So a dataset folder that holds
-``X_img.nii.gz`` beside ``X_seg-vert_msk.nii.gz`` uses the mask. VerSe ``_ctd.json`` files are ignored.
-Both folders are searched recursively; two files of one kind with the same key are an error.
+:func:`spinemark.io.readers.is_label_map_name`), then any other image, which must then be a label image.
+So a dataset folder that holds ``X_img.nii.gz`` beside ``X_seg-vert_msk.nii.gz`` uses the mask. VerSe
+``_ctd.json`` files are ignored. Both folders are searched recursively; two files of one kind with the same key are an error.
 """
 
 from __future__ import annotations
