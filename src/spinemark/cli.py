@@ -124,6 +124,7 @@ def _cmd_predict(args) -> int:
         except (SpinemarkError, KeyError, FileNotFoundError) as exc:
             _err(str(exc).strip("'\""))
             return 1
+    created = not args.output.exists()
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,6 +139,11 @@ def _cmd_predict(args) -> int:
                                 formats=formats, overwrite=args.overwrite, progress=progress)
     except (SpinemarkError, KeyError, FileNotFoundError) as exc:
         _err(str(exc).strip("'\""))
+        results = None
+    finally:
+        if created and not any(args.output.iterdir()):
+            args.output.rmdir()  # made for this run and left empty: nothing to leave behind
+    if results is None:
         return 1
     if not results:
         _err("no images found in " + ", ".join(map(str, args.inputs)))
@@ -148,7 +154,8 @@ def _cmd_predict(args) -> int:
         else:
             _err(r.error)
     n_ok = sum(r.ok for r in results)
-    _say(args, f"{n_ok} of {len(results)} inputs done, {len(results) - n_ok} failed; outputs in {args.output}")
+    where = f"outputs in {args.output}" if n_ok else "nothing written"
+    _say(args, f"{n_ok} of {len(results)} inputs done, {len(results) - n_ok} failed; {where}")
     return 0 if n_ok == len(results) else 1
 
 
