@@ -74,6 +74,25 @@ def test_place_t12_searches_above_l1_in_the_any_channel(tiny_data, tmp_path):
     assert pos is None and info["reason"] == "L2 and L1 not both labelled"
 
 
+def test_place_t11_above_an_earlier_t12_pseudo_label(tiny_data, tmp_path):
+    from spinemark.train.data import CaseRef
+
+    ref = _ref(tiny_data)
+    vol = load_volume(ref.image)
+    world = world_landmarks(ref)
+    # the tiny case's L5 labelled "L1"; its L4 is a T12 pseudo-label (known); T11 is expected at voxel 8.5
+    lm = tmp_path / "X.landmarks.json"
+    lm.write_text(json.dumps({"landmarks": [{"name": "L1", "position_mm": world["L5"].tolist()}]}))
+    ref_t = CaseRef("X", ref.image, landmarks=str(lm))
+    above_t12 = (8, 10, 6)
+    pos, info = place(_FakeMethod([], any_blobs=[(above_t12, 0.5), ((38, 10, 6), 1.0)]), ref_t, "T11")
+    assert pos is None and info["reason"] == "L1 and T12 not both labelled"
+    pos, info = place(_FakeMethod([], any_blobs=[(above_t12, 0.5), ((38, 10, 6), 1.0)]), ref_t, "T11",
+                      known={"T12": world["L4"].tolist()})
+    assert np.allclose(vol.world_to_voxel(pos), above_t12, atol=0.3) and info["level"] == "T11"
+    _, info = place(_FakeMethod([]), ref_t, "T12", known={"T12": world["L4"].tolist()})
+    assert info["reason"] == "T12 already labelled"
+
 def test_place_s1_gives_no_label_on_weak_evidence_or_missing_levels(tiny_data, tmp_path):
     ref = _ref(tiny_data)
     pos, info = place(_FakeMethod([((38, 10, 6), 0.05)]), ref, min_evidence=0.1)

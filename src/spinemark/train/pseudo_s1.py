@@ -5,7 +5,8 @@ learns real sacra from the loss mask alone ("not above L5") and S1 itself from p
 T12 channel and the ``any`` channel above L1 learn the thoracolumbar junction from a few VB1 series
 and phantoms only. Here a trained model places the missing body on each training-side scan,
 constrained by that scan's own two labelled neighbours (:data:`NEIGHBOURS`: L4 and L5 for S1, L2 and
-L1 for T12): the body is the maximum of the model's evidence (the mean of the level's own channel and,
+L1 for T12, L1 and T12 for T11, T12 and T11 for T10; a neighbour may be an earlier pseudo-label given with
+``--merge``, so the thoracic bodies are placed one at a time upwards): the body is the maximum of the model's evidence (the mean of the level's own channel and,
 for S1, the S1 head, for T12 the ``any`` channel; that head or channel alone where the model has no
 channel for the level) inside a cone beyond the nearer neighbour, between 0.6 and
 1.5 times the neighbours' distance from it and within :data:`MAX_TURN_DEG` of their direction. Scans
@@ -16,7 +17,7 @@ levels) and a picture of every placement to check by eye.
 Command line::
 
     python -m spinemark.train.pseudo_s1 WEIGHTS DATA --split spine_mri_v1 --exclude VB3_10,VB3_26 \\
-        -o s1_labels.json [--level S1|T12] [--merge earlier.json] [--png s1_labels.png] [--overwrite]
+        -o s1_labels.json [--level S1|T12|T11|T10] [--merge earlier.json] [--png s1_labels.png] [--overwrite]
 """
 
 from __future__ import annotations
@@ -43,13 +44,15 @@ junction turns posteriorly)."""
 DISTANCE_RANGE = (0.6, 1.5)
 """Search range from the nearer neighbour, as multiples of the neighbours' distance."""
 
-NEIGHBOURS = {"S1": ("L4", "L5"), "T12": ("L2", "L1")}
+NEIGHBOURS = {"S1": ("L4", "L5"), "T12": ("L2", "L1"), "T11": ("L1", "T12"), "T10": ("T12", "T11")}
 """Level placed -> (farther, nearer) labelled neighbour; the search goes on beyond the nearer one."""
 
 
 def place(method, ref: CaseRef, level: str = "S1", min_evidence: float = 0.1,
-          min_ratio: float = DISTANCE_RANGE[0]) -> tuple[np.ndarray | None, dict]:
+          min_ratio: float = DISTANCE_RANGE[0], known: dict | None = None) -> tuple[np.ndarray | None, dict]:
     """Centre (world mm) of ``level`` (a key of :data:`NEIGHBOURS`) on one scan, or None, with what was found.
+
+    ``known`` adds earlier pseudo-labels of this scan (name -> world mm) to its own labels as neighbours.
 
     A peak nearer than ``min_ratio`` times the neighbours' distance gives no label (a body cut by the
     image edge pulls the peak in from its true centre).
@@ -61,11 +64,11 @@ def place(method, ref: CaseRef, level: str = "S1", min_evidence: float = 0.1,
     from spinemark.io.readers import load_volume
 
     far, near = NEIGHBOURS[level]
-    world = world_landmarks(ref)
-    if not {far, near} <= set(world):
-        return None, {"level": level, "reason": f"{far} and {near} not both labelled"}
+    world = world_landmarks(ref) | {n: np.asarray(p, dtype=np.float64) for n, p in (known or {}).items()}
     if level in world:
         return None, {"level": level, "reason": f"{level} already labelled"}
+    if not {far, near} <= set(world):
+        return None, {"level": level, "reason": f"{far} and {near} not both labelled"}
     canon = method.canonical(load_volume(ref.image))
     maps, s1 = method.heatmaps(canon)
     channels = list(method.metadata["channels"])
@@ -179,7 +182,7 @@ def main(argv=None) -> int:
     skipped, rows, placed = {}, [], 0
     for ref in refs:
         try:
-            pos, info = place(method, ref, args.level, args.min_evidence, args.min_ratio)
+            pos, info = place(method, ref, args.level, args.min_evidence, args.min_ratio, labels.get(ref.case_id))
         except (SpinemarkError, ValueError, OSError) as exc:  # one bad scan never stops the batch
             pos, info = None, {"reason": f"error: {exc}"}
         if pos is None:
