@@ -4,8 +4,9 @@ Runs a dual-head model on field-of-view variants of labelled scans and reads eve
 at each labelled centre in view (the largest value in the 3x3x3 voxels around it, as the decoder
 does). Per variant it reports how often the right channel is the largest (top-1), the mean value
 of the right channel and of the largest wrong one, and the mean share of the right level after
-the decoder's per-centre normalisation. No chain, no S1 anchor: this measures what the sequence
-decoder gets to work with when S1 is out of view.
+the decoder's per-centre normalisation, and for each true level the mean value of every channel at its
+centres (which levels a level's evidence leans towards). No chain, no S1 anchor: this measures what the
+sequence decoder gets to work with when S1 is out of view.
 
 Usage:
     python benchmarks/level_evidence.py --data runs/spine-mri-vb1-s1 \
@@ -71,6 +72,16 @@ def summarize(rows: list[tuple[str, np.ndarray]], levels: list[str], floor: floa
             "best_wrong_mean": float(wrong.max(axis=1).mean()), "right_share": float(share.mean())}
 
 
+def level_profile(rows: list[tuple[str, np.ndarray]], levels: list[str]) -> dict:
+    """True level -> number of centres and the mean value of every channel there (pooled over variants)."""
+    out = {}
+    for name in levels:
+        vals = [v for n, v in rows if n == name]
+        if vals:
+            out[name] = {"centres": len(vals), "mean": [round(float(x), 3) for x in np.mean(vals, axis=0)]}
+    return out
+
+
 def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
     from spinemark.evaluate.fov import load_case, load_cases, make_variant
@@ -105,9 +116,14 @@ def main(argv=None) -> int:
         if s["centres"]:
             lines.append(f"| {v} | {s['centres']} | {100 * s['top1']:.1f}% | {s['right_mean']:.3f} | "
                          f"{s['best_wrong_mean']:.3f} | {s['right_share']:.3f} |")
+    profile = level_profile([r for rs in rows.values() for r in rs], levels)
+    lines += ["", "Mean value of each channel at the centres of each true level (every variant pooled):", "",
+              "| true level | centres | " + " | ".join(levels) + " |", "|---|---|" + "---|" * len(levels)]
+    for name, p in profile.items():
+        lines.append(f"| {name} | {p['centres']} | " + " | ".join(f"{x:.2f}" for x in p["mean"]) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
-    json_path.write_text(json.dumps({"meta": meta, "summary": summary}, indent=1) + "\n")
+    json_path.write_text(json.dumps({"meta": meta, "summary": summary, "profile": profile}, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -231,6 +231,10 @@ def test_level_evidence_summary():
     assert s["centres"] == 2 and s["top1"] == 0.5
     assert s["right_mean"] == pytest.approx(0.75) and s["best_wrong_mean"] == pytest.approx(0.45)
     assert s["right_share"] == pytest.approx((0.9 + 0.6 / 1.4) / 2)
+    rows.append(("L2", np.array([0.4, 0.8, 0.2])))
+    profile = mod.level_profile(rows, levels)
+    assert list(profile) == ["L1", "L2"] and profile["L2"]["centres"] == 2
+    assert profile["L2"]["mean"] == pytest.approx([0.6, 0.7, 0.1])
 
 
 def test_level_evidence_end_to_end(tmp_path):
@@ -242,4 +246,5 @@ def test_level_evidence_end_to_end(tmp_path):
     assert mod.main(argv) == 0
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["summary"]["full"]["centres"] == 5 and doc["meta"]["cases"] == ["X_01"]
+    assert sum(p["centres"] for p in doc["profile"].values()) == 5 and "| true level |" in out.read_text()
     assert mod.main(argv) == 1  # no overwrite without --overwrite

@@ -5,11 +5,12 @@ learns real sacra from the loss mask alone ("not above L5") and S1 itself from p
 T12 channel and the ``any`` channel above L1 learn the thoracolumbar junction from a few VB1 series
 and phantoms only. Here a trained model places the missing body on each training-side scan,
 constrained by that scan's own two labelled neighbours (:data:`NEIGHBOURS`: L4 and L5 for S1, L2 and
-L1 for T12, L1 and T12 for T11, T12 and T11 for T10; a neighbour may be an earlier pseudo-label given with
-``--merge``, so the thoracic bodies are placed one at a time upwards): the body is the maximum of the model's evidence (the mean of the level's own channel and,
-for S1, the S1 head, for T12 the ``any`` channel; that head or channel alone where the model has no
-channel for the level) inside a cone beyond the nearer neighbour, between 0.6 and
-1.5 times the neighbours' distance from it and within :data:`MAX_TURN_DEG` of their direction. Scans
+L1 for T12, L1 and T12 for T11, T12 and T11 for T10; a neighbour may be an earlier pseudo-label given
+with ``--merge``, so thoracic bodies are placed one at a time upwards): the body is the maximum of the
+model's evidence (the mean of the level's own channel and, for S1, the S1 head, for the others the
+``any`` channel; that head or channel alone where the model has no channel for the level) inside a cone
+beyond the nearer neighbour, between 0.6 and 1.5 times the neighbours' distance from it and within
+:data:`MAX_TURN_DEG` of their direction. Scans
 whose evidence there stays below ``min_evidence`` get no label. The result is a landmarks file for
 ``TrainConfig.extra_landmarks`` (``--merge`` adds an earlier file's labels, so one file carries both
 levels) and a picture of every placement to check by eye.
