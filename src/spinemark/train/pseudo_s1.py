@@ -10,10 +10,9 @@ with ``--merge``, so thoracic bodies are placed one at a time upwards): the body
 model's evidence (the mean of the level's own channel and, for S1, the S1 head, for the others the
 ``any`` channel; that head or channel alone where the model has no channel for the level) inside a cone
 beyond the nearer neighbour, between 0.6 and 1.5 times the neighbours' distance from it and within
-:data:`MAX_TURN_DEG` of their direction. Scans
-whose evidence there stays below ``min_evidence`` get no label. The result is a landmarks file for
-``TrainConfig.extra_landmarks`` (``--merge`` adds an earlier file's labels, so one file carries both
-levels) and a picture of every placement to check by eye.
+:data:`MAX_TURN_DEG` of their direction. Scans whose evidence there stays below ``min_evidence`` get no
+label. The result is a landmarks file for ``TrainConfig.extra_landmarks`` (``--merge`` adds an earlier
+file's labels, so one file carries several levels) and a picture of every placement to check by eye.
 
 Command line::
 
