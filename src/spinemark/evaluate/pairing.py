@@ -14,7 +14,8 @@ Predictions are ``<stem>.landmarks.json`` (a Slicer ``<stem>.mrk.json`` is used 
 ``.landmarks.json``, then ``.mrk.json``, then a mask (an image named as a label map,
 :func:`spinemark.io.readers.is_label_map_name`), then any other image, which must then be a label image.
 So a dataset folder that holds ``X_img.nii.gz`` beside ``X_seg-vert_msk.nii.gz`` uses the mask. VerSe
-``_ctd.json`` files are ignored. Both folders are searched recursively; two files of one kind with the same key are an error.
+``_ctd.json`` files are ignored. Both folders are searched recursively; two files of one kind with the same
+key are an error.
 """
 
 from __future__ import annotations
