@@ -23,6 +23,7 @@ from spinemark.evaluate.fov import (
 )
 from spinemark.evaluate.fov_report import confidence_table, render_fov_report
 from spinemark.io.writers import nifti_bytes
+from spinemark.landmarks import Landmark, Landmarks
 from spinemark.volume import Volume
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,20 @@ def test_random_crop_at_a_given_window():
     got = [make_variant(vol, truth, "random_k3", window=w) for w in range(4)]
     assert [tuple(s.truth.names) for s in got[:3]] == [LUMBAR[0:3], LUMBAR[1:4], LUMBAR[2:5]]
     assert got[3] is None and make_variant(vol, truth, "random_k3", window=-1) is None
+
+
+def test_s1_edge_ends_in_the_top_of_s1():
+    vol, _, truth = labelled_volume()  # L4 at 42, L5 at 52: S1 extrapolated to 62, the crop ends at 59.5
+    s = make_variant(vol, truth, "s1_edge")
+    assert s.box == ((37, 0, 0), (60, 12, 8)) and tuple(s.truth.names) == ("L4", "L5")
+    # a labelled S1 is used as it is (here 8 voxels below L5: the crop ends at 58)
+    vol, _, truth = labelled_volume(names=("L3", "L4", "L5"), spacing_vox=10, top=32)
+    moved = Landmarks([*truth, Landmark("S1", vol.voxel_to_world([60, 6, 4]))], truth.geometry)
+    s = make_variant(vol, moved, "s1_edge")
+    assert s.box[1][0] == 59 and tuple(s.truth.names) == ("L4", "L5")
+    # an image that ends before the cut has no such crop
+    vol, _, truth = labelled_volume(shape=(58, 12, 8))
+    assert make_variant(vol, truth, "s1_edge") is None
 
 
 def test_variant_needs_its_levels():

@@ -9,6 +9,9 @@ centres; beyond the first or last labelled vertebra, half the neighbouring spaci
 ``lumbosacral``           L3 to the sacrum: cut at the L2/L3 midpoint, keep everything caudal
 ``upper_lumbar``          L1..L4: cut at the T12/L1 and L4/L5 midpoints (no L5, no sacrum)
 ``mid_lumbar``            L1..L3: cut at the T12/L1 and L3/L4 midpoints
+``s1_edge``               L4, L5 and the top of S1: cut at the L3/L4 midpoint and three quarters of the way
+                          from the L5 to the S1 centre (S1 extrapolated from L4 and L5 when not labelled),
+                          as when a scan ends in the sacrum's first body; skipped when the image ends first
 ``random_k<k>``           k = 2..7 consecutive labelled vertebrae, window drawn with the seed and the case
 ``thick4mm``              sagittal slices 4 mm thick (voxels averaged across the slice axis), on a 4 mm grid
 ========================  ==============================================================================
@@ -46,8 +49,11 @@ NAMED_VARIANTS: dict[str, tuple[str, str | None]] = {
 }
 """Named crops: (first level kept, last level kept or ``None`` for everything caudal)."""
 
+S1_EDGE_FRACTION = 0.75
+"""``s1_edge``: the crop ends this far from the L5 centre to the S1 centre (S1's top in view, its centre not)."""
+
 RANDOM_KS = tuple(range(2, 8))
-DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, *(f"random_k{k}" for k in RANDOM_KS), "thick4mm")
+DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, "s1_edge", *(f"random_k{k}" for k in RANDOM_KS), "thick4mm")
 
 
 @dataclass
@@ -149,6 +155,19 @@ def _keep_range(volume: Volume, truth: Landmarks, first: str, last: str | None, 
     return crop_along(volume, axis, caudal, cranial)
 
 
+def _s1_edge(volume: Volume, truth: Landmarks, axis: int):
+    names, c, cuts = level_bounds(volume, truth, axis)
+    if "L4" not in names or "L5" not in names:
+        return None
+    l4, l5 = c[names.index("L4")], c[names.index("L5")]
+    s1 = c[names.index("S1")] if "S1" in names else 2 * l5 - l4
+    end = l5 + S1_EDGE_FRACTION * (s1 - l5)
+    if not 0 <= end <= volume.shape[axis] - 1:
+        return None
+    cranial = cuts[names.index("L4")]
+    return crop_along(volume, axis, min(cranial, end), max(cranial, end))
+
+
 def thick_slices(volume: Volume, thickness_mm: float = 4.0, axis: int | None = None) -> Volume:
     """Simulate thick slices: average voxels across ``axis`` into slabs ``thickness_mm`` thick.
 
@@ -205,6 +224,8 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
     axis = spine_axis(volume, truth)
     if variant in NAMED_VARIANTS:
         got = _keep_range(volume, truth, *NAMED_VARIANTS[variant], axis)
+    elif variant == "s1_edge":
+        got = _s1_edge(volume, truth, axis)
     elif variant.startswith("random_k"):
         k = int(variant[len("random_k"):])
         names = list(truth.names)

@@ -3,9 +3,10 @@
 The tuning cases are the training-side cases the run held out (``data.json``, key ``tuning``):
 never trained on, and never the validation split. Each tuning case is cut into the
 field-of-view variants of the evaluation benchmark (:data:`TUNING_VARIANTS`: the full scan,
-pelvic-like and lumbosacral crops, upper and mid lumbar without sacrum, random two- to five-vertebra
-crops: one window per k drawn with the seed, or with ``--all-windows`` every window of k consecutive
-labelled vertebrae, several times the samples), because the decoding thresholds matter most on small
+pelvic-like and lumbosacral crops, upper and mid lumbar without sacrum, L4 and L5 with only the top of
+S1 (``s1_edge``, since session 17), random two- to five-vertebra crops: one window per k drawn with the
+seed, or with ``--all-windows`` every window of k consecutive labelled vertebrae, several times the
+samples), because the decoding thresholds matter most on small
 fields of view (the S1 anchor).
 The network runs once per sample; every decoding setting of the grid is scored on the cached
 heatmaps (mean identification rate over the variants first, then mean error), and the best
@@ -45,7 +46,7 @@ threshold first, the more cautious S1 thresholds first)."""
 CONTEXT_GRID = {"context_weight": (0.0, 0.5, 1.0, 2.0)}
 """Also tried when the model has a context model (a tie keeps the earlier: without context first)."""
 
-TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar",
+TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar", "s1_edge",
                    "random_k2", "random_k3", "random_k4", "random_k5")
 """Field-of-view variants of the tuning cases that the decoding is scored on."""
 
