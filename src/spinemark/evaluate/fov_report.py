@@ -34,11 +34,12 @@ where chains named from an S1 anchor had medians 0.78..0.88 and chains named fro
 def _variant_help() -> str:
     named = "; ".join(f"`{k}`: {a} to {b or 'the caudal end of the image'}" for k, (a, b) in NAMED_VARIANTS.items())
     return (f"Variants: `full`: the whole scan; {named}; `s1_edge`: L4 to {S1_EDGE_FRACTION:g} of the way from "
-            "the L5 to the S1 centre (S1 extrapolated when not labelled; the top of S1 in view); `random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} "
-            "consecutive labelled vertebrae (one window drawn from the seed and the case, or every window); `thick4mm`: sagittal slices "
-            "averaged into 4 mm slabs on a 4 mm grid. Cuts lie at the midpoints between labelled centres along the "
-            "spine axis (half the neighbouring spacing beyond the labelled ends). A variant is skipped for a scan "
-            "that does not label the levels it needs.")
+            "the L5 to the S1 centre (S1 extrapolated when not labelled; the top of S1 in view); "
+            f"`random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} consecutive labelled vertebrae (one window drawn "
+            "from the seed and the case, or every window); `thick4mm`: sagittal slices averaged into 4 mm slabs on "
+            "a 4 mm grid. Cuts lie at the midpoints between labelled centres along the spine axis (half the "
+            "neighbouring spacing beyond the labelled ends). A variant is skipped for a scan that does not label "
+            "the levels it needs.")
 
 
 def _rate(results: Sequence[VariantResult]) -> str:
