@@ -57,6 +57,21 @@ def test_s1_head_switched_off_names_from_level_maps():
     assert not any("S1" in w for w in free.warnings)
 
 
+def test_a_weak_anchor_is_trusted_only_as_far_as_the_s1_head_is_sure():
+    cents = _chain(5)
+    maps = _maps(cents, ["T12", "L1", "L2", "L3", "L4"])  # level maps that disagree with an anchor on the last body
+    sure = decode(maps, LEVELS, SP, maps.max(0), _maps([cents[-1]], ["L1"], levels=["L1"])[0])
+    weak = decode(maps, LEVELS, SP, maps.max(0), 0.15 * _maps([cents[-1]], ["L1"], levels=["L1"])[0],
+                  DecodeConfig(s1_threshold=0.1))
+    assert sure.anchored and weak.anchored
+    assert [p.name for p in weak.points] == [p.name for p in sure.points] == ["L2", "L3", "L4", "L5", "S1"]
+    for a, b in zip(sure.points, weak.points):
+        assert b.confidence < 0.5 * a.confidence  # 0.15 of the anchored odds, the heatmaps' odds of L2..S1 small
+    free = name_chain(np.eye(len(LEVELS))[[LEVELS.index(n) for n in ("L1", "L2", "L3")]], LEVELS, [30.0, 30.0])
+    assert abs(sum(free.alternatives.values()) - 1) < 1e-9
+    assert free.alternatives[tuple(free.names)] == max(free.alternatives.values()) == free.probability
+
+
 def test_s1_on_the_lowest_body_is_no_anchor_when_a_caudal_body_is_required():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -137,6 +137,8 @@ class ChainNames:
     variant: tuple[int, int]
     anchored: bool
     warnings: list[str] = field(default_factory=list)
+    alternatives: dict[tuple[str, ...], float] = field(default_factory=dict)
+    """Probability of every naming the decoder considered (``names`` among them)."""
 
 
 @dataclass
@@ -366,7 +368,8 @@ def name_chain(
     if variant != STANDARD and (not standard or list(max(standard, key=lambda k: results[k][0])) != names):
         warnings.append(f"suspected transitional anatomy: {_describe(variant)} fits the heatmaps best "
                         f"(probability {probs[best]:.2f}); check the level names")
-    return ChainNames(names, float(probs[best]), variant, anchor is not None, warnings)
+    return ChainNames(names, float(probs[best]), variant, anchor is not None, warnings,
+                      {k: float(p) for k, p in zip(keys, probs)})
 
 
 def _describe(variant: tuple[int, int]) -> str:
@@ -420,11 +423,12 @@ def decode(
     det = np.asarray(any_map, dtype=np.float32) if any_map is not None else np.clip(level_maps, 0, None).sum(0)
     pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
     warnings: list[str] = []
-    anchor_pos = None
+    anchor_pos, anchor_value = None, 0.0
     if s1_map is not None:
         s1 = np.asarray(s1_map, dtype=np.float32)
         peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
         if s1[peak] >= cfg.s1_threshold:
+            anchor_value = float(np.clip(s1[peak], 0.0, 1.0))
             anchor_pos = _refine(s1, np.array(peak, dtype=np.float64))
             near = np.linalg.norm(pos - anchor_pos, axis=1) * spacing_mm if len(pos) else np.zeros(0)
             if not len(near) or near.min() > cfg.s1_match_mm:
@@ -457,8 +461,12 @@ def decode(
     except ValueError:
         named = name_chain(evidence, levels, links, None, cfg, ctx)
         warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
+    probability = named.probability
     if anchor is not None:
         free = name_chain(evidence, levels, links, None, cfg, ctx)
+        # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
+        probability = (anchor_value * named.probability
+                       + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
         if free.names != named.names:
             warnings.append(
                 "S1 anchor and level heatmaps disagree on the names "
@@ -470,7 +478,7 @@ def decode(
                         "alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
     points = [
-        DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * named.probability))
+        DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
     ]
     return Decoding(points, warnings, anchor is not None, named.variant)
