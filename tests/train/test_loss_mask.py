@@ -55,6 +55,27 @@ def test_augmented_patch_is_finite():
         assert set(np.unique(p.mask)) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("edge_targets", [False, True])
+def test_a_vertebra_cut_away_by_the_crop_keeps_its_tail_inside_it(monkeypatch, edge_targets):
+    from spinemark.train import sampling
+
+    # no rotation or intensity change, and a crop that keeps z <= 37.5: L1 (z 40) is cut away, 7.5 mm beyond it
+    monkeypatch.setattr(sampling, "_transform", lambda rng, cfg: np.eye(3))
+    monkeypatch.setattr(sampling, "_intensity", lambda x, rng: x)
+    monkeypatch.setattr(sampling, "_fov_bounds", lambda lm, rng, cfg, n: (0.0, 37.5))
+    cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 6.0, augment=True, fov_crop_prob=1.0, fov_edge_targets=edge_targets)
+    p = draw_patch(_case(), np.random.default_rng(0), cfg, centre=np.array([7.5, 11.5, 23.5]))  # patch == case grid
+    l1, l2, any_ = p.target[LEVELS.index("L1")], p.target[LEVELS.index("L2")], p.target[-1]
+    assert np.all(p.image[:, :, :, 38:] == 0) and l2[8, 12, 30] == pytest.approx(1.0)
+    assert np.all(l1[:, :, 38:] == 0)  # nothing beyond the crop's edge
+    if edge_targets:
+        assert l1[8, 12, 37] == pytest.approx(np.exp(-9.0 ** 2 / (2 * 6.0 ** 2)), rel=1e-5)  # 3 voxels = 9 mm away
+        assert l1[8, 12, 37] > l1[8, 12, 33] > 0 and any_[8, 12, 37] == pytest.approx(l1[8, 12, 37])
+    else:
+        assert np.all(l1 == 0)
+    assert np.all(p.mask[LEVELS.index("L1")] == 1)  # a labelled level: supervised everywhere either way
+
+
 def test_disc_aligned_crop_ends_between_two_vertebrae():
     from spinemark.train.sampling import _fov_bounds
 

@@ -62,6 +62,8 @@ class TrainConfig:
         fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
         fov_disc_fraction: Share of those crops with one edge at a disc between two labelled vertebrae
             (such as a crop ending between L5 and S1); the rest are cut at random heights.
+        fov_edge_targets: A vertebra whose centre such a crop cuts away keeps the tail of its Gaussian
+            target inside the crop (its visible part near the edge), instead of a zero target there.
         s1_head: Train the S1 head (the anchor of the labelling); False: its loss is left out and the
             model decodes from the level heatmaps alone (the "without S1 head" ablation).
         eval_every: Steps between tuning evaluations (learning-rate schedule, best checkpoint).
@@ -104,6 +106,7 @@ class TrainConfig:
     augment: bool = True
     fov_crop_prob: float = 0.3
     fov_disc_fraction: float = 0.0
+    fov_edge_targets: bool = False
     s1_head: bool = True
     eval_every: int = 100
     plateau_patience: int = 3

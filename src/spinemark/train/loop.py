@@ -239,7 +239,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         case_weights(train_cases, config.subset_weights)  # every case weighing 0 fails here, not in a worker
 
     pcfg = PatchConfig(tuple(config.levels), tuple(config.patch_size), config.spacing_mm, config.sigma_mm,
-                       config.biased_fraction, config.augment, config.fov_crop_prob, config.fov_disc_fraction)
+                       config.biased_fraction, config.augment, config.fov_crop_prob, config.fov_disc_fraction,
+                       config.fov_edge_targets)
     tune_rng = np.random.default_rng(12345)
     tune_cfg = PatchConfig(pcfg.levels, pcfg.patch_size, pcfg.spacing_mm, pcfg.sigma_mm, 1.0, False, 0.0)
     tune_patches = [draw_patch(c, tune_rng, tune_cfg) for c in tune_cases for _ in range(4)]

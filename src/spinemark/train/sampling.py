@@ -43,6 +43,7 @@ class PatchConfig:
     augment: bool = True
     fov_crop_prob: float = 0.3
     fov_disc_fraction: float = 0.0
+    fov_edge_targets: bool = False
     rotate_deg: float = 15.0
     scale_range: tuple[float, float] = (0.85, 1.15)
 
@@ -155,17 +156,26 @@ def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: n
     grid = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in size], indexing="ij"), -1)
     inv = np.linalg.inv(mat)
     lm = {n: inv @ (p - offset) for n, p in case.landmarks.items()}  # patch voxel positions
+    cut, fov = {}, None
     # field-of-view crop along the superior axis, keeping a few vertebrae
     if cfg.augment and rng.random() < cfg.fov_crop_prob:
         lo, hi = _fov_bounds(lm, rng, cfg, size[2])
         fov = (grid[..., 2] >= lo) & (grid[..., 2] <= hi)
         inside &= fov
         img[~fov] = 0.0
+        cut = {n: p for n, p in lm.items() if not lo <= p[2] <= hi} if cfg.fov_edge_targets else {}
         lm = {n: p for n, p in lm.items() if lo <= p[2] <= hi}
     if cfg.augment:
         img = _intensity(img, rng)
     sig = cfg.sigma_mm / cfg.spacing_mm
-    gauss = {n: np.exp(-((grid - p.astype(np.float32)) ** 2).sum(-1) / np.float32(2 * sig * sig)) for n, p in lm.items()}
+
+    def gaussian(p: np.ndarray) -> np.ndarray:
+        return np.exp(-((grid - p.astype(np.float32)) ** 2).sum(-1) / np.float32(2 * sig * sig))
+
+    gauss = {n: gaussian(p) for n, p in lm.items()}
+    # a body cut away by the crop keeps the tail of its Gaussian inside it: the part of it still in view
+    # (such as the top of S1 at the lower edge of a lumbar scan) is where it is, not "no vertebra"
+    gauss.update({n: gaussian(p) * fov for n, p in cut.items()})
     zeros = np.zeros(tuple(size), np.float32)
     n_ch = len(cfg.levels) + 1
     target = np.zeros((n_ch, *size), np.float32)
