@@ -72,6 +72,18 @@ def test_a_weak_anchor_is_trusted_only_as_far_as_the_s1_head_is_sure():
     assert free.alternatives[tuple(free.names)] == max(free.alternatives.values()) == free.probability
 
 
+@pytest.mark.parametrize("top,anchored", [(45, True), (82, False)])
+def test_a_weak_s1_anchors_only_at_the_lower_edge_of_the_image(top, anchored):
+    cents = _chain(5, top=top)  # top 45: the lowest body at z = 1, cut by the image's lower edge; 82: at z = 38
+    maps = _maps(cents, ["T12", "L1", "L2", "L3", "L4"])
+    weak_s1 = 0.15 * _maps([cents[-1]], ["L1"], levels=["L1"])[0]
+    cfg = DecodeConfig(s1_threshold=0.5, s1_edge_threshold=0.1, s1_edge_mm=6.0)
+    dec = decode(maps, LEVELS, SP, maps.max(0), weak_s1, cfg)
+    assert dec.anchored == anchored
+    assert dec.points[-1].name == ("S1" if anchored else "L4")
+    assert not decode(maps, LEVELS, SP, maps.max(0), weak_s1, DecodeConfig(s1_threshold=0.5)).anchored
+
+
 def test_s1_on_the_lowest_body_is_no_anchor_when_a_caudal_body_is_required():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -57,6 +57,11 @@ class DecodeConfig:
         peak_threshold: Smallest heatmap value of a candidate centre.
         nms_radius_mm: Two candidates are never closer than this.
         s1_threshold: Smallest S1-head value that anchors the labelling.
+        s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``s1_edge_mm`` of the
+            lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
+            lower border of a lumbar scan) and the head, trained to keep cut-away bodies at zero, fires weakly.
+            None: ``s1_threshold`` everywhere.
+        s1_edge_mm: See ``s1_edge_threshold``.
         s1_match_mm: The S1 peak anchors the chain node within this distance.
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
             also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra.
@@ -79,6 +84,8 @@ class DecodeConfig:
     peak_threshold: float = 0.25
     nms_radius_mm: float = 12.0
     s1_threshold: float = 0.3
+    s1_edge_threshold: float | None = None
+    s1_edge_mm: float = 6.0
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
     link_min_mm: float = 10.0
@@ -427,7 +434,10 @@ def decode(
     if s1_map is not None:
         s1 = np.asarray(s1_map, dtype=np.float32)
         peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
-        if s1[peak] >= cfg.s1_threshold:
+        at_edge = peak[2] * spacing_mm <= cfg.s1_edge_mm
+        threshold = cfg.s1_threshold if cfg.s1_edge_threshold is None or not at_edge else \
+            min(cfg.s1_threshold, cfg.s1_edge_threshold)
+        if s1[peak] >= threshold:
             anchor_value = float(np.clip(s1[peak], 0.0, 1.0))
             anchor_pos = _refine(s1, np.array(peak, dtype=np.float64))
             near = np.linalg.norm(pos - anchor_pos, axis=1) * spacing_mm if len(pos) else np.zeros(0)

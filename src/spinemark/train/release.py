@@ -39,9 +39,9 @@ from spinemark.train.data import discover, subset_of
 log = logging.getLogger(__name__)
 
 GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.1, 0.05),
-        "s1_needs_caudal": (False, True)}
+        "s1_needs_caudal": (False, True), "s1_edge_threshold": (None, 0.1)}
 """Decoding settings tried on the tuning cases; a tie keeps the earlier setting (the default peak
-threshold first, the more cautious S1 thresholds first)."""
+threshold first, the more cautious S1 thresholds first, no lower threshold at the image edge first)."""
 
 CONTEXT_GRID = {"context_weight": (0.0, 0.5, 1.0, 2.0)}
 """Also tried when the model has a context model (a tie keeps the earlier: without context first)."""
