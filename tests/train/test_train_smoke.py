@@ -110,7 +110,7 @@ def test_release_with_a_context_model(tiny_data, tmp_path):
     meta = read_metadata(dst)
     assert meta["context"] == "weights.pt" and (tmp_path / "weights" / "weights.json").is_file()
     assert "context_weight" in meta["decode"]
-    assert len((run / "tune_decode.txt").read_text().splitlines()) == 3 * 5 * 2 * 4 + 1
+    assert len((run / "tune_decode.txt").read_text().splitlines()) == 3 * 5 * 2 * 2 * 4 + 1
     method = DualHeadMethod(dst)  # finds the context model beside the weights
     assert method.context is not None and method.context.spacing_mm == 6.0
     assert method.model_info["context"]["sha256"] == method.context.model_info["sha256"]
