@@ -70,7 +70,7 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     assert dst.name == "tiny_v1.pt" and meta["name"] == "tiny_v1" and meta["version"] == "1.2.3"
     assert set(meta["decode"]) == {"peak_threshold", "s1_threshold", "s1_needs_caudal", "s1_edge_threshold"}
     lines = (run / "tune_decode.txt").read_text().splitlines()
-    assert len(lines) == 3 * 5 * 2 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
+    assert len(lines) == 3 * 5 * 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
     with pytest.raises(OutputError, match="exists"):
         release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
     elsewhere = tmp_path / "other_data"
