@@ -1,0 +1,43 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from spinemark.train import TrainConfig, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("decode_grid", REPO / "benchmarks" / "decode_grid.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_grid_values_are_json():
+    assert _script().parse_grid(["s1_threshold=0.5,0.1", "s1_edge_threshold=null,0.1"]) == {
+        "s1_threshold": (0.5, 0.1), "s1_edge_threshold": (None, 0.1)}
+    with pytest.raises(ValueError):
+        _script().parse_grid(["s1_threshold"])
+
+
+def test_scores_a_grid_on_the_cases_a_run_trained_on(tiny_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(TrainConfig(output=str(run), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
+                      levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2, iterations=1,
+                      eval_every=1))
+    out = tmp_path / "grid.txt"
+    args = [str(run), "--side", "train", "--set", "s1_threshold=0.5,0.1", "--set", "s1_edge_threshold=null,0.1",
+            "--variants", "full,pelvic", "--out", str(out)]
+    assert _script().main(args) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "2 tuning cases" in lines[-1]
+    assert "'s1_edge_threshold': None" in lines[0] and "full " in lines[0] and lines[0] in capsys.readouterr().out
+    # nothing to score, or no run there: a clear error and exit status 2
+    assert _script().main([str(run)]) == 2
+    assert _script().main([str(tmp_path / "nowhere"), "--set", "s1_threshold=0.5"]) == 2
+    assert _script().main([str(run), "--subsets", "VB3", "--set", "s1_threshold=0.5"]) == 2
+    assert "nothing to score" in capsys.readouterr().err
