@@ -434,9 +434,8 @@ def decode(
     if s1_map is not None:
         s1 = np.asarray(s1_map, dtype=np.float32)
         peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
-        at_edge = peak[2] * spacing_mm <= cfg.s1_edge_mm
-        threshold = cfg.s1_threshold if cfg.s1_edge_threshold is None or not at_edge else \
-            min(cfg.s1_threshold, cfg.s1_edge_threshold)
+        at_edge = cfg.s1_edge_threshold is not None and peak[2] * spacing_mm <= cfg.s1_edge_mm
+        threshold = min(cfg.s1_threshold, cfg.s1_edge_threshold) if at_edge else cfg.s1_threshold
         if s1[peak] >= threshold:
             anchor_value = float(np.clip(s1[peak], 0.0, 1.0))
             anchor_pos = _refine(s1, np.array(peak, dtype=np.float64))

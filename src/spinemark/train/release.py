@@ -6,8 +6,7 @@ field-of-view variants of the evaluation benchmark (:data:`TUNING_VARIANTS`: the
 pelvic-like and lumbosacral crops, upper and mid lumbar without sacrum, L4 and L5 with only the top of
 S1 (``s1_edge``, since session 17), random two- to five-vertebra crops: one window per k drawn with the
 seed, or with ``--all-windows`` every window of k consecutive labelled vertebrae, several times the
-samples), because the decoding thresholds matter most on small
-fields of view (the S1 anchor).
+samples), because the decoding thresholds matter most on small fields of view (the S1 anchor).
 The network runs once per sample; every decoding setting of the grid is scored on the cached
 heatmaps (mean identification rate over the variants first, then mean error), and the best
 setting is written into the released metadata, which
