@@ -156,6 +156,8 @@ def _keep_range(volume: Volume, truth: Landmarks, first: str, last: str | None, 
 
 
 def _s1_edge(volume: Volume, truth: Landmarks, axis: int):
+    """The ``s1_edge`` crop and its box (:func:`crop_along`), or None without L4 and L5 or when the image ends
+    before the cut."""
     names, c, cuts = level_bounds(volume, truth, axis)
     if "L4" not in names or "L5" not in names:
         return None
