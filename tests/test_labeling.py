@@ -77,7 +77,7 @@ def test_a_weak_s1_anchors_only_at_the_lower_edge_of_the_image(top, anchored):
     cents = _chain(5, top=top)  # top 45: the lowest body at z = 1, cut by the image's lower edge; 82: at z = 38
     maps = _maps(cents, ["T12", "L1", "L2", "L3", "L4"])
     weak_s1 = 0.15 * _maps([cents[-1]], ["L1"], levels=["L1"])[0]
-    cfg = DecodeConfig(s1_threshold=0.5, s1_edge_threshold=0.1, s1_edge_mm=6.0)
+    cfg = DecodeConfig(s1_threshold=0.5, s1_edge_threshold=0.1, edge_mm=6.0)
     dec = decode(maps, LEVELS, SP, maps.max(0), weak_s1, cfg)
     assert dec.anchored == anchored
     assert dec.points[-1].name == ("S1" if anchored else "L4")
@@ -148,6 +148,21 @@ def test_gap_allows_jump_only_across_missing_vertebra():
     assert name_chain(ev, LEVELS, links_mm=[33.0, 66.0, 33.0]).names == ["L1", "L2", "L4", "L5"]
     res = name_chain(ev, LEVELS, links_mm=[33.0, 33.0, 33.0])  # no gap: consecutive names
     assert _consecutive(res.names) and len(set(res.names)) == 4
+
+
+@pytest.mark.parametrize("lift,names", [(0, ["L4", "L5", "S1"]), (40, ["L3", "L5", "S1"])])
+def test_a_short_link_to_a_body_cut_by_the_image_edge_is_no_reference_spacing(lift, names):
+    # L4, L5 and the top of S1 at the lower edge (z = 1): the S1 peak sits 21 mm below L5, not 36. Lifted 40 voxels
+    # off the edge, the same short link counts, and the L4-L5 link (1.6 times it) becomes a gap.
+    cents = [(10, 15, 20 + lift), (10, 15, 8 + lift), (10, 15, 1 + lift)]
+    maps = _maps(cents, ["L3", "L5", "S1"]) + 0.7 * _maps(cents[:1], ["L4"])  # L4 leans one level cranial
+    s1 = _maps(cents[2:], ["L1"], levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert dec.anchored and [p.name for p in dec.points] == names
+    ev = np.full((3, len(LEVELS)), 0.01)
+    ev[0, LEVELS.index("L3")], ev[0, LEVELS.index("L4")], ev[1, LEVELS.index("L5")] = 0.9, 0.6, 0.9
+    assert name_chain(ev, LEVELS, [36.0, 21.0], anchor=2, edge_nodes=[False, False, True]).names == ["L4", "L5", "S1"]
+    assert name_chain(ev, LEVELS, [36.0, 21.0], anchor=2).names == ["L3", "L5", "S1"]
 
 
 def test_lumbarization_warning():

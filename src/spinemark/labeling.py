@@ -57,11 +57,13 @@ class DecodeConfig:
         peak_threshold: Smallest heatmap value of a candidate centre.
         nms_radius_mm: Two candidates are never closer than this.
         s1_threshold: Smallest S1-head value that anchors the labelling.
-        s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``s1_edge_mm`` of the
+        s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
             lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
             lower border of a lumbar scan) and the head, trained to keep cut-away bodies at zero, fires weakly.
             None: ``s1_threshold`` everywhere.
-        s1_edge_mm: See ``s1_edge_threshold``.
+        edge_mm: A peak this close to the lower or upper end of the grid lies on a body cut by the image edge:
+            see ``s1_edge_threshold``; its links are no reference spacing for ``gap_ratio``, since such a peak
+            sits off the body's centre, towards the image.
         s1_match_mm: The S1 peak anchors the chain node within this distance.
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
             also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra.
@@ -70,7 +72,8 @@ class DecodeConfig:
         min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
         max_turn_deg: Largest angle between consecutive links.
         irregularity: Chain cost per unit of ``|log(ratio)|`` of consecutive link lengths.
-        gap_ratio: A link this much longer than its neighbours is a gap (a missed vertebra).
+        gap_ratio: A link this much longer than its neighbours (up to two each side, none touching a node
+            within ``edge_mm`` of the image edge) is a gap (a missed vertebra).
         variant_penalty: Log-score cost of each non-standard region count (T13, 11 thoracic, L6, 4 lumbar).
         emission_floor: Added to heatmap values before taking logs.
         use_s1_head: Anchor the names on the S1 head; False: names from the level heatmaps alone
@@ -85,7 +88,7 @@ class DecodeConfig:
     nms_radius_mm: float = 12.0
     s1_threshold: float = 0.3
     s1_edge_threshold: float | None = None
-    s1_edge_mm: float = 6.0
+    edge_mm: float = 6.0
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
     link_min_mm: float = 10.0
@@ -246,12 +249,15 @@ def build_chain(positions_mm: np.ndarray, scores: np.ndarray, config: DecodeConf
     return [int(order[c]) for c in reversed(chain)]
 
 
-def _jump_options(links_mm: np.ndarray, gap_ratio: float) -> list[dict[int, float]]:
-    """Allowed label steps (with their costs) for each link: 1 normally, 1..3 across a gap."""
+def _jump_options(links_mm: np.ndarray, gap_ratio: float, reference: np.ndarray) -> list[dict[int, float]]:
+    """Allowed label steps (with their costs) for each link: 1 normally, 1..3 across a gap, a link clearly
+    longer than the median of the ``reference`` links among its neighbours."""
     links = np.asarray(links_mm, dtype=np.float64)
+    near = np.where(reference, links, np.nan)
     out = []
     for m, d in enumerate(links):
-        others = np.concatenate([links[max(0, m - 2):m], links[m + 1:m + 3]])
+        others = np.concatenate([near[max(0, m - 2):m], near[m + 1:m + 3]])
+        others = others[np.isfinite(others)]
         ref = float(np.median(others)) if len(others) else d
         if len(others) and d > gap_ratio * ref:
             expected = int(np.clip(round(d / ref), 2, 3))
@@ -305,6 +311,7 @@ def name_chain(
     anchor: int | None = None,
     config: DecodeConfig | None = None,
     context: np.ndarray | None = None,
+    edge_nodes=None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
@@ -318,6 +325,8 @@ def name_chain(
         context: (M, C) second level evidence with the same columns, such as the level channels
             of a coarse model that sees the whole field of view; its log-shares are added with
             weight :attr:`DecodeConfig.context_weight`. None: level heatmaps only.
+        edge_nodes: (M,) True for a node on a body cut by the image edge, whose links are no reference
+            spacing for gap detection; None: none.
 
     Returns:
         The names, the probability of this naming among the alternatives, the variant
@@ -330,7 +339,8 @@ def name_chain(
         return ChainNames([], 1.0, STANDARD, anchor is not None)
     col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
     links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
-    jumps = _jump_options(links, cfg.gap_ratio)
+    edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
+    jumps = _jump_options(links, cfg.gap_ratio, ~(edge[:-1] | edge[1:]))
     log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
     if context is not None and cfg.context_weight > 0:
         ctx_rel, ctx_floor = _log_shares(np.clip(np.asarray(context, dtype=np.float64), 0.0, 1.0), cfg.emission_floor)
@@ -434,7 +444,7 @@ def decode(
     if s1_map is not None:
         s1 = np.asarray(s1_map, dtype=np.float32)
         peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
-        at_edge = cfg.s1_edge_threshold is not None and peak[2] * spacing_mm <= cfg.s1_edge_mm
+        at_edge = cfg.s1_edge_threshold is not None and peak[2] * spacing_mm <= cfg.edge_mm
         threshold = min(cfg.s1_threshold, cfg.s1_edge_threshold) if at_edge else cfg.s1_threshold
         if s1[peak] >= threshold:
             anchor_value = float(np.clip(s1[peak], 0.0, 1.0))
@@ -465,14 +475,16 @@ def decode(
     evidence = calibrate(evidence, cfg.pos_weight)
     ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
+    top = level_maps.shape[3] - 1
+    edge = (np.minimum(cpos[:, 2], top - cpos[:, 2]) * spacing_mm) <= cfg.edge_mm
     try:
-        named = name_chain(evidence, levels, links, anchor, cfg, ctx)
+        named = name_chain(evidence, levels, links, anchor, cfg, ctx, edge)
     except ValueError:
-        named = name_chain(evidence, levels, links, None, cfg, ctx)
+        named = name_chain(evidence, levels, links, None, cfg, ctx, edge)
         warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
     probability = named.probability
     if anchor is not None:
-        free = name_chain(evidence, levels, links, None, cfg, ctx)
+        free = name_chain(evidence, levels, links, None, cfg, ctx, edge)
         # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
         probability = (anchor_value * named.probability
                        + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
