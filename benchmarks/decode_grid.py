@@ -47,8 +47,23 @@ def parse_grid(items: list[str]) -> dict[str, tuple]:
     return grid
 
 
+def _case(entry: dict):
+    """A case of ``data.json``; its label map or landmarks file found beside the image where the run did not record
+    it (the tuning cases of runs made before session 18)."""
+    from spinemark.evaluate.fov import Case
+    from spinemark.train.data import discover, subset_of
+
+    truth = entry.get("labels") or entry.get("landmarks")
+    if truth is None:
+        ref = next((r for r in discover([Path(entry["image"]).parent]) if r.case_id == entry["case"]), None)
+        if ref is None:
+            raise ValueError(f"{entry['image']}: no label map or landmarks file beside it")
+        truth = ref.labels or ref.landmarks
+    return Case(entry["case"], subset_of(entry["case"]), Path(entry["image"]), Path(truth))
+
+
 def main(argv=None) -> int:
-    from spinemark.evaluate.fov import Case, expand_variants
+    from spinemark.evaluate.fov import expand_variants
     from spinemark.train.data import subset_of
     from spinemark.train.release import TUNING_VARIANTS, tune_decoding
 
@@ -57,12 +72,11 @@ def main(argv=None) -> int:
         grid = parse_grid(args.set)
         variants = TUNING_VARIANTS if args.variants == "release" else tuple(expand_variants(args.variants.split(",")))
         listed = json.loads((args.run / "data.json").read_text())[args.side]
+        keep = {s for s in args.subsets.split(",") if s}
+        cases = [_case(c) for c in listed if not keep or subset_of(c["case"]) in keep]
     except (OSError, KeyError, ValueError) as exc:
         print(f"decode_grid: {exc}", file=sys.stderr)
         return 2
-    keep = {s for s in args.subsets.split(",") if s}
-    cases = [Case(c["case"], subset_of(c["case"]), Path(c["image"]), Path(c["labels"])) for c in listed
-             if not keep or subset_of(c["case"]) in keep]
     if not grid or not cases:
         print("decode_grid: nothing to score (give --set, and subsets that the run's cases have)", file=sys.stderr)
         return 2

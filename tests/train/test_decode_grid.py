@@ -1,4 +1,5 @@
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,13 @@ def test_scores_a_grid_on_the_cases_a_run_trained_on(tiny_data, tmp_path, capsys
     lines = out.read_text().splitlines()
     assert len(lines) == 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "2 tuning cases" in lines[-1]
     assert "'s1_edge_threshold': None" in lines[0] and "full " in lines[0] and lines[0] in capsys.readouterr().out
+    # the tuning cases, which older runs recorded without their label files, are found beside their images
+    data = json.loads((run / "data.json").read_text())
+    assert all(c["labels"] for c in data["tuning"])
+    (run / "data.json").write_text(json.dumps({**data, "tuning": [{"case": c["case"], "image": c["image"]}
+                                                                    for c in data["tuning"]]}))
+    assert _script().main([str(run), "--side", "tuning", "--set", "s1_threshold=0.5", "--variants", "full"]) == 0
+    assert "1 tuning cases" in capsys.readouterr().out
     # nothing to score, or no run there: a clear error and exit status 2
     assert _script().main([str(run)]) == 2
     assert _script().main([str(tmp_path / "nowhere"), "--set", "s1_threshold=0.5"]) == 2

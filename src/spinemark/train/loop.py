@@ -225,7 +225,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     phantoms = _phantoms(config, rng)
     data_list = {
         "train": [{"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks} for r in train_refs],
-        "tuning": [{"case": r.case_id, "image": r.image} for r in tune_refs],
+        "tuning": [{"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks} for r in tune_refs],
         "validation_excluded": [r.case_id for r in val_refs],
         "phantoms": [c.case_id for c in phantoms],
         "split": config.split,
