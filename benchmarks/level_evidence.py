@@ -6,11 +6,13 @@ does). Per variant it reports how often the right channel is the largest (top-1)
 of the right channel and of the largest wrong one, and the mean share of the right level after
 the decoder's per-centre normalisation, and for each true level the mean value of every channel at its
 centres (which levels a level's evidence leans towards). No chain, no S1 anchor: this measures what the
-sequence decoder gets to work with when S1 is out of view.
+sequence decoder gets to work with when S1 is out of view. The same by where a body lies in the view (the
+topmost labelled body of a sample, the bottommost, those between), with the lean: the mean number of levels
+from the true level to the largest channel's (negative: cranial).
 
 Usage:
     python benchmarks/level_evidence.py --data runs/spine-mri-vb1-s1 \
-        --cases VB3_10,VB3_26,VB3_31,VB3_42,VB1_12 --out runs/level_evidence_v6.md
+        --cases VB3_10,VB3_26,VB3_31,VB3_42,VB1_12 --out runs/level_evidence_v6.md [--all-windows]
 """
 
 from __future__ import annotations
@@ -37,46 +39,63 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
     p.add_argument("--variants", default=VARIANTS, help="comma list of field-of-view variants")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
+    p.add_argument("--all-windows", action="store_true",
+                   help="every window of k consecutive labelled vertebrae for random_k, not one seeded window")
     p.add_argument("--out", type=Path, required=True, help="markdown report (a .json with the numbers beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     return p
 
 
-def centre_evidence(method, sample) -> list[tuple[str, np.ndarray]]:
-    """(true level, level-channel values) at each labelled centre of a variant sample the model can name."""
+POSITIONS = ("top", "middle", "bottom")
+
+
+def centre_evidence(method, sample) -> list[tuple[str, np.ndarray, str]]:
+    """(true level, level-channel values, where in the view) at each labelled centre of a variant sample that
+    the model can name; where: ``top`` (the most cranial labelled body in view), ``bottom`` (the most caudal),
+    ``middle``, or ``only``."""
+    from spinemark import anatomy
     from spinemark.labeling import sample_max
 
     canon = method.canonical(sample.volume)
     level_maps = method.level_maps(method.heatmaps(canon)[0])
+    ranks = sorted(anatomy.order(p.name) for p in sample.truth)
     rows = []
     for p in sample.truth:
         if p.name in method.levels:
             vox = canon.world_to_voxel(p.position_mm)
-            rows.append((p.name, np.array([sample_max(m, vox) for m in level_maps])))
+            rank = anatomy.order(p.name)
+            where = ("only" if len(ranks) == 1 else "top" if rank == ranks[0] else "bottom" if rank == ranks[-1]
+                     else "middle")
+            rows.append((p.name, np.array([sample_max(m, vox) for m in level_maps]), where))
     return rows
 
 
-def summarize(rows: list[tuple[str, np.ndarray]], levels: list[str], floor: float) -> dict:
-    """Top-1 rate, right/wrong channel means and the normalised share of the right level."""
+def summarize(rows: list[tuple], levels: list[str], floor: float) -> dict:
+    """Top-1 rate, right/wrong channel means, the normalised share of the right level and the lean (mean levels
+    from the true level to the largest channel's; negative: cranial) of rows ``(true level, values, ...)``."""
+    from spinemark import anatomy
     from spinemark.labeling import level_shares
 
     if not rows:
         return {"centres": 0}
-    idx = np.array([levels.index(n) for n, _ in rows])
-    ev = np.clip(np.stack([v for _, v in rows]), 0.0, 1.0)
+    idx = np.array([levels.index(r[0]) for r in rows])
+    ev = np.clip(np.stack([r[1] for r in rows]), 0.0, 1.0)
     right = ev[np.arange(len(idx)), idx]
     wrong = ev.copy()
     wrong[np.arange(len(idx)), idx] = -np.inf
     share = level_shares(ev, floor)[0][np.arange(len(idx)), idx]
+    order = np.array([anatomy.order(n) for n in levels])
+    lean = order[ev.argmax(axis=1)] - order[idx]
     return {"centres": len(rows), "top1": float(np.mean(ev.argmax(axis=1) == idx)), "right_mean": float(right.mean()),
-            "best_wrong_mean": float(wrong.max(axis=1).mean()), "right_share": float(share.mean())}
+            "best_wrong_mean": float(wrong.max(axis=1).mean()), "right_share": float(share.mean()),
+            "lean": float(lean.mean())}
 
 
-def level_profile(rows: list[tuple[str, np.ndarray]], levels: list[str]) -> dict:
+def level_profile(rows: list[tuple], levels: list[str]) -> dict:
     """True level -> number of centres and the mean value of every channel there (pooled over variants)."""
     out = {}
     for name in levels:
-        vals = [v for n, v in rows if n == name]
+        vals = [r[1] for r in rows if r[0] == name]
         if vals:
             out[name] = {"centres": len(vals), "mean": [round(float(x), 3) for x in np.mean(vals, axis=0)]}
     return out
@@ -84,7 +103,7 @@ def level_profile(rows: list[tuple[str, np.ndarray]], levels: list[str]) -> dict
 
 def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
-    from spinemark.evaluate.fov import load_case, load_cases, make_variant
+    from spinemark.evaluate.fov import load_case, load_cases, variant_samples
     from spinemark.info import git_commit
     from spinemark.methods import get_method
 
@@ -102,20 +121,29 @@ def main(argv=None) -> int:
     for case in cases:
         vol, truth = load_case(case)
         for v in variants:
-            sample = make_variant(vol, truth, v, key=case.key, seed=args.seed)
-            if sample is not None:
+            for sample in variant_samples(vol, truth, v, key=case.key, seed=args.seed, all_windows=args.all_windows):
                 rows[v] += centre_evidence(method, sample)
     levels = list(method.levels)
-    summary = {v: summarize(r, levels, method.decode_config.emission_floor) for v, r in rows.items()}
+    floor = method.decode_config.emission_floor
+    summary = {v: summarize(r, levels, floor) | {"by_position": {w: summarize([x for x in r if x[2] == w], levels, floor)
+                                                                 for w in POSITIONS}}
+               for v, r in rows.items()}
     meta = {"model": method.model_info, "cases": [c.key for c in cases], "commit": git_commit(),
             "command": "python benchmarks/level_evidence.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     lines = [f"# Level evidence: {meta['model']['name']} {meta['model']['version']}", "",
              f"Cases: {', '.join(meta['cases'])}. Command: `{meta['command']}` (commit {meta['commit']}).", "",
-             "| variant | centres | top-1 | right channel | best wrong channel | right share |", "|---|---|---|---|---|---|"]
+             "| variant | centres | top-1 | right channel | best wrong channel | right share | lean |",
+             "|---|---|---|---|---|---|---|"]
     for v, s in summary.items():
         if s["centres"]:
             lines.append(f"| {v} | {s['centres']} | {100 * s['top1']:.1f}% | {s['right_mean']:.3f} | "
-                         f"{s['best_wrong_mean']:.3f} | {s['right_share']:.3f} |")
+                         f"{s['best_wrong_mean']:.3f} | {s['right_share']:.3f} | {s['lean']:+.2f} |")
+    lines += ["", "By where the body lies in the view (top-1 / lean, centres):", "",
+              "| variant | " + " | ".join(POSITIONS) + " |", "|---|" + "---|" * len(POSITIONS)]
+    for v, s in summary.items():
+        cells = [f"{100 * p['top1']:.1f}% / {p['lean']:+.2f} ({p['centres']})" if p["centres"] else "-"
+                 for p in s["by_position"].values()]
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
     profile = level_profile([r for rs in rows.values() for r in rs], levels)
     lines += ["", "Mean value of each channel at the centres of each true level (every variant pooled):", "",
               "| true level | centres | " + " | ".join(levels) + " |", "|---|---|" + "---|" * len(levels)]

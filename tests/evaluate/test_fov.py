@@ -246,6 +246,7 @@ def test_level_evidence_summary():
     assert s["centres"] == 2 and s["top1"] == 0.5
     assert s["right_mean"] == pytest.approx(0.75) and s["best_wrong_mean"] == pytest.approx(0.45)
     assert s["right_share"] == pytest.approx((0.9 + 0.6 / 1.4) / 2)
+    assert s["lean"] == pytest.approx(-0.5)  # the L2 centre's largest channel is L1, one level cranial
     rows.append(("L2", np.array([0.4, 0.8, 0.2])))
     profile = mod.level_profile(rows, levels)
     assert list(profile) == ["L1", "L2"] and profile["L2"]["centres"] == 2
@@ -262,4 +263,11 @@ def test_level_evidence_end_to_end(tmp_path):
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["summary"]["full"]["centres"] == 5 and doc["meta"]["cases"] == ["X_01"]
     assert sum(p["centres"] for p in doc["profile"].values()) == 5 and "| true level |" in out.read_text()
+    where = {w: p["centres"] for w, p in doc["summary"]["full"]["by_position"].items()}
+    assert where == {"top": 1, "middle": 3, "bottom": 1} and "By where the body lies" in out.read_text()
     assert mod.main(argv) == 1  # no overwrite without --overwrite
+    assert mod.main(argv[:-4] + ["--variants", "random_k2", "--all-windows", "--out", str(out), "--overwrite"]) == 0
+    doc = json.loads(out.with_suffix(".json").read_text())  # every window of two: four windows of the five bodies
+    assert doc["summary"]["random_k2"]["centres"] == 8
+    assert {w: p["centres"] for w, p in doc["summary"]["random_k2"]["by_position"].items()} == {
+        "top": 4, "middle": 0, "bottom": 4}
