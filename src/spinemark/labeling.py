@@ -311,7 +311,7 @@ def name_chain(
     anchor: int | None = None,
     config: DecodeConfig | None = None,
     context: np.ndarray | None = None,
-    edge_nodes=None,
+    edge_nodes: np.ndarray | None = None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
