@@ -100,6 +100,18 @@ def test_s1_on_the_lowest_body_is_no_anchor_when_a_caudal_body_is_required():
     assert dec.anchored and [p.name for p in dec.points] == names
 
 
+@pytest.mark.parametrize("amp,warned", [(0.5, True), (1.0, False)])
+def test_bodies_that_no_level_heatmap_reaches_are_flagged_as_out_of_coverage(amp, warned):
+    cents = _chain(4)
+    maps = _maps(cents, ["L1", "L2", "L3", "L4"], amp=amp)  # amp 0.5: bodies found, no level sure of them
+    any_map = _maps(cents, ["L1"] * 4, levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, any_map, None, DecodeConfig(coverage_threshold=0.6))
+    assert len(dec.points) == 4
+    flagged = [w for w in dec.warnings if "none of the levels this model names (T11..S3)" in w]
+    assert len(flagged) == int(warned)
+    assert not any("none of the levels" in w for w in decode(maps, LEVELS, SP, any_map, None).warnings)
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -82,6 +82,10 @@ class DecodeConfig:
             values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
         context_weight: Weight of the context evidence (level channels of a coarse model that sees the
             whole field of view) against the level heatmaps in the names' log-score; 0: ignored.
+        coverage_threshold: When no level heatmap reaches this value at any centre of the chain, the
+            vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
+            and a warning says so; set per model, below the values its own levels reach on real scans.
+            None: no such warning.
     """
 
     peak_threshold: float = 0.25
@@ -102,6 +106,7 @@ class DecodeConfig:
     use_s1_head: bool = True
     pos_weight: float = 0.0
     context_weight: float = 1.0
+    coverage_threshold: float | None = None
 
 
 def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
@@ -472,6 +477,12 @@ def decode(
         else:
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
+    strongest = float(evidence.max())
+    if cfg.coverage_threshold is not None and strongest < cfg.coverage_threshold:
+        span = sorted(levels, key=anatomy.order)
+        warnings.append(f"the vertebrae found look like none of the levels this model names ({span[0]}..{span[-1]}): "
+                        f"no level heatmap reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); "
+                        "their names are not to be trusted (a cervical or upper thoracic scan?)")
     evidence = calibrate(evidence, cfg.pos_weight)
     ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm

@@ -23,9 +23,10 @@ class OracleMethod:
     name = "oracle-test"
     model_info: dict = {}
 
-    def __init__(self, truth: Landmarks, shift_mm=(0.0, 0.0, 0.0), crop_aware: bool = True, confidence: float = 0.9):
+    def __init__(self, truth: Landmarks, shift_mm=(0.0, 0.0, 0.0), crop_aware: bool = True, confidence: float = 0.9,
+                 warnings: tuple[str, ...] = ()):
         self.truth, self.shift, self.crop_aware = truth, np.asarray(shift_mm, float), crop_aware
-        self.confidence = confidence
+        self.confidence, self.warnings = confidence, list(warnings)
 
     def predict(self, volume: Volume) -> Prediction:
         pts = []
@@ -34,7 +35,8 @@ class OracleMethod:
             ijk = volume.world_to_voxel(p.position_mm)
             if not self.crop_aware or (np.all(ijk >= -0.5) and np.all(ijk <= np.asarray(volume.shape) - 0.5)):
                 pts.append(Landmark(p.name, pos, self.confidence))
-        return Prediction(Landmarks(pts, volume.geometry), timings={"network": 0.001, "decode": 0.0005})
+        return Prediction(Landmarks(pts, volume.geometry), warnings=self.warnings,
+                          timings={"network": 0.001, "decode": 0.0005})
 
 
 class FailingMethod:

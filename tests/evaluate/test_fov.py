@@ -21,7 +21,7 @@ from spinemark.evaluate.fov import (
     summarize_variants,
     thick_slices,
 )
-from spinemark.evaluate.fov_report import confidence_table, render_fov_report
+from spinemark.evaluate.fov_report import confidence_table, render_fov_report, warnings_table
 from spinemark.io.writers import nifti_bytes
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.volume import Volume
@@ -156,6 +156,28 @@ def test_confidence_table_splits_confident_from_flagged_predictions():
     assert rows["full"] == ["3", "1", "100.0%", "10.0% |"]
     assert rows["pelvic"] == ["1", "1", "100.0%", "- |"]
     assert rows["all"] == ["4", "2", "100.0%", "10.0% |"]
+
+
+def test_warnings_are_kept_per_sample_and_counted_by_kind():
+    vol, _, truth = labelled_volume()
+    cases = [Case("X_01", "X", Path("i"), Path("m"))]
+
+    def loader(case):
+        return vol, truth
+
+    clean = run_fov_benchmark(OracleMethod(truth), cases, ["full"], loader=loader)
+    warned = run_fov_benchmark(OracleMethod(truth, shift_mm=(0, 0, -10), warnings=(
+        "S1 not detected (out of view): check them", "the vertebrae look like none of the levels: largest 0.41")),
+        cases, ["full", "pelvic"], loader=loader)
+    assert clean[0].warnings == () and clean[0].row()["warnings"] == ""
+    assert warned[0].row()["warnings"] == "S1 not detected (out of view): check them | " \
+        "the vertebrae look like none of the levels: largest 0.41"
+    lines = warnings_table(clean + warned).splitlines()
+    # shifted one level, only L5 stays identified: full L5 of L1..L5, pelvic L5 of L4, L5; pooled 2 of 7
+    assert lines[2:] == ["| S1 not detected | 2 of 3 | 28.6% |",
+                         "| the vertebrae look like none of the levels | 2 of 3 | 28.6% |"]
+    assert warnings_table(clean) == "No warnings on the 1 samples."
+    assert "| S1 not detected | 2 of 3 |" in render_fov_report(clean + warned, {})["fov_report.md"].decode()
 
 
 def _fake_dataset(root: Path):

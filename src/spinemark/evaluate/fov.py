@@ -328,7 +328,8 @@ def load_case(case: Case) -> tuple[Volume, Landmarks]:
 class VariantResult:
     """One (case, variant) of the benchmark: its score, and the method's error if it failed.
 
-    ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted).
+    ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted); ``warnings`` are
+    the prediction's.
     """
 
     case: str
@@ -339,6 +340,7 @@ class VariantResult:
     error: str | None = None
     box: tuple | None = None
     confidence: float | None = None
+    warnings: tuple[str, ...] = ()
 
     def row(self) -> dict:
         row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
@@ -347,31 +349,33 @@ class VariantResult:
         row["confidence"] = "" if self.confidence is None else round(self.confidence, 4)
         row["crop_box"] = "" if self.box is None else f"{list(self.box[0])}-{list(self.box[1])}"
         row["error"] = self.error or ""
+        row["warnings"] = " | ".join(self.warnings)
         return row
 
 
-def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None, float | None]:
+def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None, float | None, tuple[str, ...]]:
     """Run ``method.predict`` on one sample and score it.
 
     A method that raises scores as an empty prediction (every vertebra missed), and the error is
     returned, so a method that fails on hard inputs cannot look better for it.
 
     Returns:
-        ``(score, seconds, error or None, median confidence of the predicted vertebrae or None)``.
+        ``(score, seconds, error or None, median confidence of the predicted vertebrae or None, warnings)``.
     """
     from spinemark.landmarks import Landmarks as _L
 
     t0 = time.perf_counter()
     err = None
     try:
-        pred = method.predict(sample.volume).landmarks
+        prediction = method.predict(sample.volume)
+        pred, warnings = prediction.landmarks, tuple(prediction.warnings)
     except (SpinemarkError, ValueError, RuntimeError, KeyError, IndexError) as exc:
         log.warning("method failed on a %s sample: %s", sample.variant, exc)
-        pred, err = _L([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}"
+        pred, err, warnings = _L([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}", ()
     dt = time.perf_counter() - t0
     verts = pred.vertebrae()
     conf = float(np.median([p.confidence for p in verts.points])) if len(verts) else None
-    return score_scan(verts, sample.truth, labelled=sample.labelled), dt, err, conf
+    return score_scan(verts, sample.truth, labelled=sample.labelled), dt, err, conf, warnings
 
 
 def run_fov_benchmark(
@@ -413,8 +417,8 @@ def run_fov_benchmark(
                 log.info("%s: no %s variant (%s)", case.key, v, exc)
                 samples = []
             for sample in samples:
-                score, dt, err, conf = evaluate_sample(method, sample)
-                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box, conf))
+                score, dt, err, conf, warnings = evaluate_sample(method, sample)
+                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box, conf, warnings))
     return out
 
 

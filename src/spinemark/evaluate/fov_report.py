@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,6 +63,22 @@ def confidence_table(results: Sequence[VariantResult], threshold: float = CONFID
     return "\n".join(lines)
 
 
+def warning_kind(text: str) -> str:
+    """A warning's kind: its text up to the first colon, semicolon or parenthesis (the figures follow)."""
+    return re.split(r"[:;(]", text, maxsplit=1)[0].strip()
+
+
+def warnings_table(results: Sequence[VariantResult]) -> str:
+    """Markdown table: per kind of warning, how many predictions carried it and their identification rate."""
+    kinds: dict[str, list[VariantResult]] = {}
+    for r in results:
+        for kind in dict.fromkeys(warning_kind(w) for w in r.warnings):
+            kinds.setdefault(kind, []).append(r)
+    lines = ["| warning | samples | ID rate of those samples |", "|---|---|---|"]
+    lines += [f"| {k} | {len(rs)} of {len(results)} | {_rate(rs)} |" for k, rs in sorted(kinds.items())]
+    return "\n".join(lines) if kinds else f"No warnings on the {len(results)} samples."
+
+
 def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str, bytes]:
     """The benchmark's files in memory: file name -> content.
 
@@ -79,7 +96,8 @@ def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str,
             md += [f"Per level, `full` variant ({sub}):", "", per_level_table(rows["full"]), ""]
         scored = [r for r in results if r.subset == sub and r.score is not None]
         md += [f"Naming confidence ({sub}): predictions whose median vertebra confidence is at least {CONFIDENT} "
-               "against the rest (a failed or empty prediction counts as flagged):", "", confidence_table(scored), ""]
+               "against the rest (a failed or empty prediction counts as flagged):", "", confidence_table(scored), "",
+               f"Warnings ({sub}):", "", warnings_table(scored), ""]
     md += ["![identification rate per variant](fov_id_rate.png)", "", "![error per variant](fov_errors.png)", ""]
     if failures:
         md += ["## Failures", "", "A failed prediction is scored as an empty one (every vertebra missed).", "",
