@@ -51,7 +51,7 @@ def read_cases(arg: str | None, split_key: str) -> list[str] | None:
     if not arg:
         return None
     path = Path(arg)
-    if path.suffix == ".json" or path.is_file():
+    if path.suffix == ".json" or ("," not in arg and path.is_file()):  # a long comma list is no file name
         doc = json.loads(path.read_text())
         if isinstance(doc, dict):
             for k in (split_key, "validation", "val"):

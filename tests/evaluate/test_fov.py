@@ -224,6 +224,11 @@ def test_benchmark_script_end_to_end(tmp_path):
     assert mod.main(["--data", str(tmp_path / "data"), "--subsets", "X", "--out", str(out), "--quiet"]) == 1  # exists
 
 
+def test_a_comma_list_of_cases_longer_than_a_file_name_is_read_as_a_list():
+    keys = [f"VB3_{i:02d}" for i in range(1, 53)]  # 363 characters: no file name can be that long
+    assert _script("fov_benchmark").read_cases(",".join(keys), "validation") == keys
+
+
 def test_default_variants_listed():
     assert expand_variants(DEFAULT_VARIANTS) == list(DEFAULT_VARIANTS)
     with pytest.raises(ValueError, match="unknown variant"):
