@@ -84,6 +84,20 @@ def test_a_weak_s1_anchors_only_at_the_lower_edge_of_the_image(top, anchored):
     assert not decode(maps, LEVELS, SP, maps.max(0), weak_s1, DecodeConfig(s1_threshold=0.5)).anchored
 
 
+@pytest.mark.parametrize("ratio,extended", [(0.5, True), (0.9, False), (None, False)])
+def test_a_weak_s1_peak_at_the_lower_edge_below_the_chain_extends_it(ratio, extended):
+    cents = [(10, 15, 6 + 11 * i) for i in (3, 2, 1, 0)]  # L2..L5, 33 mm apart; L5 15 mm above the lower edge
+    # level evidence leaning one level high, as without the sacrum
+    maps = _maps(cents, ["L1", "L2", "L3", "L4"]) + 0.7 * _maps(cents, ["L2", "L3", "L4", "L5"])
+    top_of_s1 = (10, 10, 1)  # 15 mm posterior and 15 mm caudal of L5: a 21 mm link, 0.64 of the others
+    s1 = 0.15 * _maps([top_of_s1], ["L1"], levels=["L1"])[0]  # too weak to pay for its short link in the chain
+    cfg = DecodeConfig(s1_threshold=0.5, s1_edge_threshold=0.1, s1_edge_link_ratio=ratio)
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1, cfg)
+    assert dec.anchored == extended
+    assert [p.name for p in dec.points] == (["L2", "L3", "L4", "L5", "S1"] if extended else ["L1", "L2", "L3", "L4"])
+    assert any("off the spine chain" in w for w in dec.warnings) != extended
+
+
 def test_s1_on_the_lowest_body_is_no_anchor_when_a_caudal_body_is_required():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -64,6 +64,11 @@ class DecodeConfig:
         edge_mm: A peak this close to the lower or upper end of the grid lies on a body cut by the image edge:
             see ``s1_edge_threshold``; its links are no reference spacing for ``gap_ratio``, since such a peak
             sits off the body's centre, towards the image.
+        s1_edge_link_ratio: An S1 peak at the lower edge (see ``s1_edge_threshold``) that the chain search left
+            out (its low head value does not pay for its short link) extends the chain below its lowest node when
+            that link is at least this fraction of the chain's median link, within the link length, direction and
+            turn limits: the top of S1 cut by the image, below L5. Closer peaks are the S1 head firing on the top
+            of the next lumbar body. None: never.
         s1_match_mm: The S1 peak anchors the chain node within this distance.
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
             also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra.
@@ -93,6 +98,7 @@ class DecodeConfig:
     s1_threshold: float = 0.3
     s1_edge_threshold: float | None = None
     edge_mm: float = 6.0
+    s1_edge_link_ratio: float | None = None
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
     link_min_mm: float = 10.0
@@ -404,6 +410,25 @@ def _describe(variant: tuple[int, int]) -> str:
     return " and ".join(parts) or "standard anatomy"
 
 
+def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.ndarray, cfg: DecodeConfig) -> list[int]:
+    """``chain`` with the S1 candidate at ``s1_mm`` appended below its lowest node when the link to it passes
+    :attr:`DecodeConfig.s1_edge_link_ratio` and the chain's link, direction and turn limits; else unchanged."""
+    s1 = int(np.argmin(np.linalg.norm(positions_mm - s1_mm, axis=1)))
+    if s1 in chain or len(chain) < 2:
+        return chain
+    cpos = positions_mm[chain]
+    links = np.diff(cpos, axis=0)
+    lengths = np.linalg.norm(links, axis=1)
+    link = positions_mm[s1] - cpos[-1]
+    length = float(np.linalg.norm(link))
+    if not (max(cfg.link_min_mm, cfg.s1_edge_link_ratio * float(np.median(lengths))) <= length <= cfg.link_max_mm):
+        return chain
+    turn = float(links[-1] @ link) / (lengths[-1] * length)
+    if -link[2] / length < cfg.min_caudal_cos or turn < np.cos(np.deg2rad(cfg.max_turn_deg)):
+        return chain
+    return [*chain, s1]
+
+
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
     """Largest value of ``volume`` in the small cube around a fractional voxel position."""
     c = np.round(voxel).astype(int)
@@ -445,7 +470,7 @@ def decode(
     det = np.asarray(any_map, dtype=np.float32) if any_map is not None else np.clip(level_maps, 0, None).sum(0)
     pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
     warnings: list[str] = []
-    anchor_pos, anchor_value = None, 0.0
+    anchor_pos, anchor_value, at_edge = None, 0.0, False
     if s1_map is not None:
         s1 = np.asarray(s1_map, dtype=np.float32)
         peak = np.unravel_index(int(np.argmax(s1)), s1.shape)
@@ -461,6 +486,8 @@ def decode(
     if not len(pos):
         return Decoding([], ["no vertebra found in the image"], False, None)
     chain = build_chain(pos * spacing_mm, vals, cfg)
+    if anchor_pos is not None and at_edge and cfg.s1_edge_link_ratio is not None:
+        chain = _extend_to_edge_s1(chain, pos * spacing_mm, anchor_pos * spacing_mm, cfg)
     dropped = len(pos) - len(chain)
     if dropped:
         log.debug("dropped %d candidate centres off the spine chain", dropped)
