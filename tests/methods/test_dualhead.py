@@ -65,6 +65,24 @@ def test_flip_lr_averages_the_mirrored_pass_and_is_mirror_equivariant(tiny_weigh
     np.testing.assert_allclose(fm_s1, f_s1[::-1], atol=1e-6)
 
 
+def test_pad_mm_runs_the_network_with_zeros_above_and_below_and_cuts_them_off(tiny_weights):
+    from spinemark.methods import get_method
+    from spinemark.nets.inference import predict_heatmaps
+
+    plain = get_method("dualhead", weights=tiny_weights)
+    padded = get_method("dualhead", weights=tiny_weights, pad_mm=12.0)  # 4 voxels at the tiny model's spacing
+    assert padded.model_info["pad_mm"] == 12.0 and "pad_mm" not in plain.model_info
+    vol = Volume(np.random.default_rng(3).random((20, 24, 28)).astype(np.float32), np.diag([3.0, 3.0, 3.0, 1.0]))
+    canon = plain.canonical(vol)
+    maps, s1 = padded.heatmaps(canon)
+    assert maps.shape[1:] == s1.shape == canon.shape
+    pad = round(12.0 / plain.spacing_mm)
+    ref_maps, ref_s1 = predict_heatmaps(plain.model(), np.pad(canon.data, ((0, 0), (0, 0), (pad, pad))))
+    np.testing.assert_allclose(maps, ref_maps[..., pad:-pad], atol=1e-6)
+    np.testing.assert_allclose(s1, ref_s1[..., pad:-pad], atol=1e-6)
+    assert not np.allclose(maps, plain.heatmaps(canon)[0], atol=1e-4)  # the zeros change what the border sees
+
+
 def test_context_model_names_from_its_level_channels(tiny_weights, tmp_path):
     from spinemark.methods import get_method
     from spinemark.nets.io import save_weights

@@ -70,12 +70,15 @@ class DualHeadMethod:
             (``"context"``, a file beside the weights), if any.
         flip_lr: Also run the network on the input mirrored left-right and average the two outputs
             (test-time augmentation; training mirrors patches at random). Doubles the network time.
+        pad_mm: Zero input added above and below the image along the superior axis before the network (and cut
+            from its outputs), as training shows a field-of-view crop: zeros beyond the cut, not the end of the
+            array. None: the weights metadata's ``"pad_mm"`` (0 when absent).
     """
 
     name = "dualhead"
 
     def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None, flip_lr: bool = False):
+                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float | None = None):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -86,6 +89,7 @@ class DualHeadMethod:
                                  if v != getattr(shipped, k)}
         self.threads = threads
         self.flip_lr = bool(flip_lr)
+        self.pad_mm = float(self.metadata.get("pad_mm", 0.0) if pad_mm is None else pad_mm)
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
         self.context = DualHeadMethod(context, threads=threads) if context else None
@@ -102,6 +106,8 @@ class DualHeadMethod:
             info["decode"] = dict(self.decode_overrides)
         if self.flip_lr:
             info["flip_lr"] = True
+        if self.pad_mm != float(self.metadata.get("pad_mm", 0.0)):
+            info["pad_mm"] = self.pad_mm
         if self.context is not None:
             info["context"] = self.context.model_info
         return info
@@ -135,14 +141,19 @@ class DualHeadMethod:
 
     def heatmaps(self, canon: Volume) -> tuple[np.ndarray, np.ndarray]:
         """Raw network output on a canonical input: ``(level channels, s1)``; with :attr:`flip_lr`, the mean of
-        the outputs on the input and on its left-right mirror (canonical axis 0), mirrored back."""
+        the outputs on the input and on its left-right mirror (canonical axis 0), mirrored back; with
+        :attr:`pad_mm`, run on the input with zeros above and below it (canonical axis 2)."""
         from spinemark.nets.inference import predict_heatmaps
 
-        maps, s1 = predict_heatmaps(self.model(), canon.data)
+        pad = int(round(self.pad_mm / self.spacing_mm))
+        data = np.pad(canon.data, ((0, 0), (0, 0), (pad, pad))) if pad else canon.data
+        maps, s1 = predict_heatmaps(self.model(), data)
         if self.flip_lr:
-            mirrored_maps, mirrored_s1 = predict_heatmaps(self.model(), canon.data[::-1])
+            mirrored_maps, mirrored_s1 = predict_heatmaps(self.model(), data[::-1])
             maps = (maps + mirrored_maps[:, ::-1]) / 2
             s1 = (s1 + mirrored_s1[::-1]) / 2
+        if pad:
+            maps, s1 = maps[..., pad:-pad], s1[..., pad:-pad]
         return maps, s1
 
     def level_maps(self, maps: np.ndarray) -> np.ndarray:
@@ -220,8 +231,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
-        **options: ``threads`` (int), ``context`` (weights of a context model), ``flip_lr`` (bool; both
-            see :class:`DualHeadMethod`) and decoding parameters (fields of
+        **options: ``threads`` (int), ``context`` (weights of a context model), ``flip_lr`` (bool), ``pad_mm``
+            (float; all see :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
@@ -231,8 +242,9 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     threads = options.pop("threads", None)
     context = options.pop("context", None)
     flip_lr = options.pop("flip_lr", False)
+    pad_mm = options.pop("pad_mm", None)
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr)
+    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr, pad_mm=pad_mm)
