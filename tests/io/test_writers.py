@@ -112,6 +112,25 @@ def test_qc_png_is_a_png(lms, image):
     assert empty[:8] == png[:8] and empty != png
 
 
+def test_qc_picture_lists_confidence_and_warnings_below_the_slice(lms, image):
+    from spinemark.io.qc import qc_notes
+
+    warned = Landmarks(list(lms), image.geometry, ["S1 not detected (out of view): names come from the level heatmaps "
+                                                   "alone and are often one level off on a small field of view"])
+    conf = sorted(p.confidence for p in lms.vertebrae())
+    notes = qc_notes(warned, width_chars=60)
+    assert notes[0] == f"confidence of the {len(conf)} vertebrae: median {np.median(conf):.2f}, lowest {conf[0]:.2f}"
+    assert notes[1].startswith("warning: S1 not detected") and len(notes) == 4 and all(len(n) <= 60 for n in notes)
+    assert qc_notes(Landmarks([], image.geometry)) == []
+
+    def height(png: bytes) -> int:  # from the PNG header
+        return int.from_bytes(png[20:24], "big")
+
+    plain = render_outputs(lms, ["qc"], image=image)["qc"]
+    with_warning = render_outputs(warned, ["qc"], image=image)["qc"]
+    assert height(with_warning) > height(plain)  # room for the warning's lines
+
+
 def test_write_files_refuses_existing_and_leaves_nothing_partial(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     b.write_text("old")

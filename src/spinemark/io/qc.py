@@ -1,12 +1,14 @@
 """The QC picture: sagittal slice(s) through the spine with every landmark drawn and named.
 
 Made to be read at thumbnail size: large markers in the registry colours, names beside
-them, anterior to the left and superior up.
+them, anterior to the left and superior up; below the picture, the vertebrae's confidence and
+the prediction's warnings, which say which names to check first.
 """
 
 from __future__ import annotations
 
 import io
+import textwrap
 
 import numpy as np
 
@@ -23,6 +25,17 @@ from spinemark.volume import (
 )
 
 QC_SPACING_MM = 1.0
+NOTE_LINE_IN = 0.13
+"""Height of one line of the notes below the picture (inches, at their font size 7)."""
+
+
+def qc_notes(landmarks: Landmarks, width_chars: int = 80) -> list[str]:
+    """The lines printed below the QC picture: the vertebrae's confidence, then each warning, wrapped."""
+    conf = [p.confidence for p in landmarks.vertebrae()]
+    lines = [f"confidence of the {len(conf)} vertebrae: median {np.median(conf):.2f}, lowest {min(conf):.2f}"] if conf else []
+    for w in landmarks.warnings:
+        lines += textwrap.wrap(f"warning: {w}", width_chars, subsequent_indent="  ")
+    return lines
 
 
 def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max_panels: int = 2):
@@ -59,7 +72,11 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
     ny, nz = iso.shape[1] * step, iso.shape[2] * step
     panel_w = 4.5 * ny / max(ny, nz)
     panel_h = 4.5 * nz / max(ny, nz)
-    fig = Figure(figsize=(max(panel_w * len(slices), 3.0) + 0.2, panel_h + (0.5 if title else 0.1)), dpi=110)
+    width = max(panel_w * len(slices), 3.0) + 0.2
+    notes = qc_notes(landmarks, width_chars=int((width - 0.1) * 14))  # monospace, size 7: about 14 characters an inch
+    notes_h = NOTE_LINE_IN * len(notes) + (0.08 if notes else 0.0)
+    height = panel_h + (0.5 if title else 0.1) + notes_h
+    fig = Figure(figsize=(width, height), dpi=110)
     data = np.concatenate([p.ravel() for p in planes])
     lo, hi = np.percentile(data[data > 0] if np.any(data > 0) else data, [1, 99.5])
     for n, s in enumerate(slices):
@@ -86,7 +103,11 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
         ax.set_title(f"sagittal R={voxel_to_world(iso.affine, [s, 0, 0])[0]:.0f} mm  (anterior left)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86 if title else 0.93, wspace=0.04)
+    if notes:
+        fig.text(0.02, 0.04 / height, "\n".join(notes), fontsize=7, va="bottom", ha="left", family="monospace",
+                 color="#8a3b00" if landmarks.warnings else "black", linespacing=1.25)
+    top_in = 0.7 if title else 0.32  # the margins of the picture without notes, in inches
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=(notes_h + 0.1) / height, top=1.0 - top_in / height, wspace=0.04)
     return fig
 
 

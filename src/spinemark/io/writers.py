@@ -7,7 +7,8 @@ Formats, by key used in ``--formats``:
 - ``mrk``: ``<stem>.mrk.json``, a 3D Slicer markups point list (LPS, as Slicer writes it).
 - ``verse``: ``<stem>_ctd.json``, VerSe-style centroids (voxel indices + the image's axis codes).
 - ``labels``: ``<stem>_labels.nii.gz``, a label map on the input grid with a small sphere per landmark.
-- ``qc``: ``<stem>_qc.png``, a sagittal picture with every landmark drawn and named.
+- ``qc``: ``<stem>_qc.png``, a sagittal picture with every landmark drawn and named, and the confidence and
+  warnings below it.
 """
 
 from __future__ import annotations
