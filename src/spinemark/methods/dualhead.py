@@ -72,13 +72,13 @@ class DualHeadMethod:
             (test-time augmentation; training mirrors patches at random). Doubles the network time.
         pad_mm: Zero input added above and below the image along the superior axis before the network (and cut
             from its outputs), as training shows a field-of-view crop: zeros beyond the cut, not the end of the
-            array. None: the weights metadata's ``"pad_mm"`` (0 when absent).
+            array. 0: none (measured worse; see ``benchmarks/README.md``).
     """
 
     name = "dualhead"
 
     def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float | None = None):
+                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float = 0.0):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -89,7 +89,7 @@ class DualHeadMethod:
                                  if v != getattr(shipped, k)}
         self.threads = threads
         self.flip_lr = bool(flip_lr)
-        self.pad_mm = float(self.metadata.get("pad_mm", 0.0) if pad_mm is None else pad_mm)
+        self.pad_mm = float(pad_mm)
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
         self.context = DualHeadMethod(context, threads=threads) if context else None
@@ -106,7 +106,7 @@ class DualHeadMethod:
             info["decode"] = dict(self.decode_overrides)
         if self.flip_lr:
             info["flip_lr"] = True
-        if self.pad_mm != float(self.metadata.get("pad_mm", 0.0)):
+        if self.pad_mm:
             info["pad_mm"] = self.pad_mm
         if self.context is not None:
             info["context"] = self.context.model_info
@@ -242,7 +242,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     threads = options.pop("threads", None)
     context = options.pop("context", None)
     flip_lr = options.pop("flip_lr", False)
-    pad_mm = options.pop("pad_mm", None)
+    pad_mm = options.pop("pad_mm", 0.0)
     path = weights or default_weights_path()
     decode = None
     if options:
