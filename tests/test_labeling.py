@@ -126,6 +126,20 @@ def test_bodies_that_no_level_heatmap_reaches_are_flagged_as_out_of_coverage(amp
     assert not any("none of the levels" in w for w in decode(maps, LEVELS, SP, any_map, None).warnings)
 
 
+@pytest.mark.parametrize("names,anchored,warned", [
+    (["S2", "S3"], False, True),  # sacral names from the level maps alone
+    (["S1", "S2", "S3"], True, False),  # S1 in view
+    (["L4", "L5", "S1"], False, False),  # the lowest body S1, named by the level maps
+])
+def test_a_chain_named_below_s1_without_s1_is_flagged(names, anchored, warned):
+    cents = _chain(len(names))
+    maps = _maps(cents, names)
+    s1 = _maps([cents[0]], ["L1"], levels=["L1"])[0] if anchored else None
+    dec = decode(maps, LEVELS, SP, maps.max(0), s1)
+    assert [p.name for p in dec.points] == names and dec.anchored == anchored
+    assert sum("below S1, with no S1" in w for w in dec.warnings) == int(warned)
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -536,6 +536,10 @@ def decode(
         warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps "
                         "alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
+    if anchor is None and all(anatomy.order(n) > anatomy.order("S1") for n in named.names):
+        warnings.append(f"the vertebrae found were named {named.names[0]}..{named.names[-1]}, below S1, with no S1 "
+                        "above them: a sacrum seen without its first segment is rare, and vertebrae outside the levels "
+                        "this model names (a cervical or thoracic scan) end up with these names; check them")
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
