@@ -20,8 +20,9 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    model that sees the whole field of view).
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
-among the alternatives); a non-standard variant or a disagreement between the anchor and the
-level heatmaps becomes a warning.
+among the alternatives); a non-standard variant, a disagreement between the anchor and the
+level heatmaps, or a chain named entirely below S1 with no S1 found (vertebrae the model does not
+cover, such as a cervical crop) becomes a warning.
 
 Example:
     >>> import numpy as np
@@ -537,9 +538,10 @@ def decode(
                         "alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
     if anchor is None and all(anatomy.order(n) > anatomy.order("S1") for n in named.names):
-        warnings.append(f"the vertebrae found were named {named.names[0]}..{named.names[-1]}, below S1, with no S1 "
-                        "above them: a sacrum seen without its first segment is rare, and vertebrae outside the levels "
-                        "this model names (a cervical or thoracic scan) end up with these names; check them")
+        span = named.names[0] if len(named.names) == 1 else f"{named.names[0]}..{named.names[-1]}"
+        warnings.append(f"every vertebra found was named below S1 ({span}) with no S1 above it: a sacrum seen without "
+                        "its first segment is rare, and vertebrae outside the levels this model names (a cervical or "
+                        "thoracic scan) end up with these names; check them")
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)

@@ -280,6 +280,33 @@ def test_level_evidence_summary():
     assert profile["L2"]["mean"] == pytest.approx([0.6, 0.7, 0.1])
 
 
+def test_level_probe_cross_validation_learns_separable_levels_and_not_noise():
+    pytest.importorskip("torch")
+    mod = _script("level_probe")
+    rng = np.random.default_rng(1)
+    y = np.tile(np.arange(3), 40)
+    groups = np.repeat(np.arange(6), 20)
+    separable = np.eye(3)[y] * 3 + rng.normal(0, 0.3, (len(y), 3))
+    assert mod.cross_validated_top1(separable, y, groups, 1e-3, 3).mean() > 0.95
+    noise = rng.normal(0, 1, (len(y), 3))
+    assert mod.cross_validated_top1(noise, y, groups, 1e-3, 3).mean() < 0.6
+    with pytest.raises(ValueError, match="two scans"):
+        mod.cross_validated_top1(noise, y, np.zeros(len(y)), 1e-3, 3)
+
+
+def test_level_probe_end_to_end(tmp_path):
+    pytest.importorskip("torch")
+    _fake_dataset(tmp_path / "data")
+    out = tmp_path / "probe.md"
+    argv = ["--data", str(tmp_path / "data"), "--subsets", "X", "--variants", "full", "--out", str(out)]
+    mod = _script("level_probe")
+    assert mod.main(argv) == 0
+    text = out.read_text()
+    assert "2 scans, 10 labelled centres" in text and "| level channels |" in text
+    assert text.count("| probe, ") == len(mod.FEATURE_SETS) * len(mod.L2_WEIGHTS)
+    assert mod.main(argv) == 1  # no overwrite without --overwrite
+
+
 def test_level_evidence_end_to_end(tmp_path):
     pytest.importorskip("torch")
     _fake_dataset(tmp_path / "data")
