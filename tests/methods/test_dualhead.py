@@ -83,6 +83,30 @@ def test_pad_mm_runs_the_network_with_zeros_above_and_below_and_cuts_them_off(ti
     assert not np.allclose(maps, plain.heatmaps(canon)[0], atol=1e-4)  # the zeros change what the border sees
 
 
+def test_ensemble_averages_its_members_heatmaps_and_refuses_a_mismatched_member(tiny_weights, tmp_path):
+    from spinemark.methods import get_method
+    from spinemark.nets.io import save_weights
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig
+
+    torch.manual_seed(1)
+    other = save_weights(DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4)).eval(), tmp_path / "other.pt",
+                         {"name": "other", "version": "1", "spacing_mm": 3.0})
+    plain, second = get_method("dualhead", weights=tiny_weights), get_method("dualhead", weights=other)
+    both = get_method("dualhead", weights=tiny_weights, ensemble=str(other))
+    assert [m["name"] for m in both.model_info["ensemble"]] == ["other"] and "ensemble" not in plain.model_info
+    canon = plain.canonical(Volume(np.random.default_rng(4).random((20, 24, 28)).astype(np.float32),
+                                   np.diag([3.0, 3.0, 3.0, 1.0])))
+    (a_maps, a_s1), (b_maps, b_s1) = plain.heatmaps(canon), second.heatmaps(canon)
+    assert not np.allclose(a_maps, b_maps, atol=1e-4)
+    maps, s1 = both.heatmaps(canon)
+    np.testing.assert_allclose(maps, (a_maps + b_maps) / 2, atol=1e-6)
+    np.testing.assert_allclose(s1, (a_s1 + b_s1) / 2, atol=1e-6)
+    coarse = save_weights(DualHeadUNet3D(NetConfig(levels=("L4", "L5", "S1"), width=4)).eval(), tmp_path / "coarse.pt",
+                          {"name": "coarse", "version": "1", "spacing_mm": 6.0})
+    with pytest.raises(ValueError, match="coarse.pt: ensemble member's spacing_mm 6.0 differs"):
+        get_method("dualhead", weights=tiny_weights, ensemble=[coarse])
+
+
 def test_context_model_names_from_its_level_channels(tiny_weights, tmp_path):
     from spinemark.methods import get_method
     from spinemark.nets.io import save_weights

@@ -73,12 +73,15 @@ class DualHeadMethod:
         pad_mm: Zero input added above and below the image along the superior axis before the network (and cut
             from its outputs), as training shows a field-of-view crop: zeros beyond the cut, not the end of the
             array. 0: none (measured worse; see ``benchmarks/README.md``).
+        ensemble: Weights of further models whose heatmaps are averaged with this one's (each must share its
+            spacing, normalisation and channels). Each adds one network's time.
     """
 
     name = "dualhead"
 
     def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float = 0.0):
+                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float = 0.0,
+                 ensemble: list[str | Path] | tuple[str | Path, ...] = ()):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -93,6 +96,12 @@ class DualHeadMethod:
         if context is None and self.metadata.get("context"):
             context = self.weights.parent / self.metadata["context"]
         self.context = DualHeadMethod(context, threads=threads) if context else None
+        self.members = [DualHeadMethod(w, threads=threads) for w in ensemble]
+        for member in self.members:
+            for key in ("spacing_mm", "normalisation", "channels"):
+                if member.metadata.get(key) != self.metadata.get(key):
+                    raise ValueError(f"{member.weights}: ensemble member's {key} {member.metadata.get(key)!r} differs "
+                                     f"from {self.weights}'s {self.metadata.get(key)!r}")
         self._model = None
         self._sha256 = None
 
@@ -110,6 +119,8 @@ class DualHeadMethod:
             info["pad_mm"] = self.pad_mm
         if self.context is not None:
             info["context"] = self.context.model_info
+        if self.members:
+            info["ensemble"] = [m.model_info for m in self.members]
         return info
 
     @property
@@ -142,7 +153,8 @@ class DualHeadMethod:
     def heatmaps(self, canon: Volume) -> tuple[np.ndarray, np.ndarray]:
         """Raw network output on a canonical input: ``(level channels, s1)``; with :attr:`flip_lr`, the mean of
         the outputs on the input and on its left-right mirror (canonical axis 0), mirrored back; with
-        :attr:`pad_mm`, run on the input with zeros above and below it (canonical axis 2)."""
+        :attr:`pad_mm`, run on the input with zeros above and below it (canonical axis 2); with ensemble
+        members, the mean over this model and theirs."""
         from spinemark.nets.inference import predict_heatmaps
 
         pad = int(round(self.pad_mm / self.spacing_mm))
@@ -152,6 +164,11 @@ class DualHeadMethod:
             mirrored_maps, mirrored_s1 = predict_heatmaps(self.model(), data[::-1])
             maps = (maps + mirrored_maps[:, ::-1]) / 2
             s1 = (s1 + mirrored_s1[::-1]) / 2
+        for member in self.members:
+            member_maps, member_s1 = predict_heatmaps(member.model(), data)
+            maps, s1 = maps + member_maps, s1 + member_s1
+        if self.members:
+            maps, s1 = maps / (1 + len(self.members)), s1 / (1 + len(self.members))
         if pad:
             maps, s1 = maps[..., pad:-pad], s1[..., pad:-pad]
         return maps, s1
@@ -205,11 +222,10 @@ class DualHeadMethod:
         """Find and name the vertebral body centres of ``volume``."""
         check_volume(volume)
         timings = {}
-        if self._model is None or (self.context is not None and self.context._model is None):
+        if self._model is None or any(m._model is None for m in [*self.members, *filter(None, [self.context])]):
             t0 = time.perf_counter()  # first call: importing torch and loading weights, not the network's time
-            self.model()
-            if self.context is not None:
-                self.context.model()
+            for m in [self, *self.members, *filter(None, [self.context])]:
+                m.model()
             timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         canon = self.canonical(volume)
@@ -232,7 +248,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
         **options: ``threads`` (int), ``context`` (weights of a context model), ``flip_lr`` (bool), ``pad_mm``
-            (float; all see :class:`DualHeadMethod`) and decoding parameters (fields of
+            (float), ``ensemble`` (list of weights; all see :class:`DualHeadMethod`) and decoding parameters (fields of
             :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
             the ``decode`` defaults stored in the weights metadata.
 
@@ -243,8 +259,12 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
     context = options.pop("context", None)
     flip_lr = options.pop("flip_lr", False)
     pad_mm = options.pop("pad_mm", 0.0)
+    ensemble = options.pop("ensemble", ())
+    if isinstance(ensemble, str | Path):
+        ensemble = [ensemble]
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr, pad_mm=pad_mm)
+    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr, pad_mm=pad_mm,
+                          ensemble=ensemble)
