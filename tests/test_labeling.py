@@ -140,6 +140,16 @@ def test_a_chain_named_below_s1_without_s1_is_flagged(names, anchored, warned):
     assert sum("named below S1 (" in w for w in dec.warnings) == int(warned)
 
 
+@pytest.mark.parametrize("bias,names", [(0.0, ["L1", "L2", "L3"]), (1.0, ["T12", "L1", "L2"])])
+def test_thoracic_bias_lifts_an_under_firing_thoracic_channel(bias, names):
+    cents = _chain(3)
+    # each body's own channel reads 0.8 and the next caudal one 0.9: a chain named one level low
+    maps = 0.8 * _maps(cents, ["T12", "L1", "L2"]) + 0.9 * _maps(cents, ["L1", "L2", "L3"])
+    any_map = _maps(cents, ["L1"] * 3, levels=["L1"])[0]
+    dec = decode(maps, LEVELS, SP, any_map, None, DecodeConfig(thoracic_bias=bias))
+    assert [p.name for p in dec.points] == names
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -88,6 +88,9 @@ class DecodeConfig:
             values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
         context_weight: Weight of the context evidence (level channels of a coarse model that sees the
             whole field of view) against the level heatmaps in the names' log-score; 0: ignored.
+        thoracic_bias: Added to the log-evidence of every thoracic name in the sequence decoder: a prior
+            correction for thoracic channels that under-fire on real scans (learned mostly from phantoms), which
+            names thoracic bodies one level low. 0: none.
         coverage_threshold: When no level heatmap reaches this value at any centre of the chain, the
             vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
             and a warning says so; set per model, below the values its own levels reach on real scans.
@@ -113,6 +116,7 @@ class DecodeConfig:
     use_s1_head: bool = True
     pos_weight: float = 0.0
     context_weight: float = 1.0
+    thoracic_bias: float = 0.0
     coverage_threshold: float | None = None
 
 
@@ -365,6 +369,8 @@ def name_chain(
         emis = np.empty((m_nodes, len(seq)))
         for k, name in enumerate(seq):
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
+            if anatomy.region(name) == "thoracic":
+                emis[:, k] += cfg.thoracic_bias
         if anchor is not None:
             s1 = seq.index("S1")
             hard = np.full_like(emis, -np.inf)
