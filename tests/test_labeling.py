@@ -140,6 +140,18 @@ def test_a_chain_named_below_s1_without_s1_is_flagged(names, anchored, warned):
     assert sum("named below S1 (" in w for w in dec.warnings) == int(warned)
 
 
+def test_names_counted_beyond_the_channels_are_flagged():
+    levels = ["L3", "L4", "L5", "S1"]
+    cents = _chain(4)
+    maps = _maps(cents, ["L2", "L3", "L4", "L5"], levels=levels)  # the top body has no channel of its own
+    any_map = _maps(cents, ["L1"] * 4, levels=["L1"])[0]
+    dec = decode(maps, levels, SP, any_map, None)
+    assert [p.name for p in dec.points] == ["L2", "L3", "L4", "L5"]
+    assert [w for w in dec.warnings if "beyond the levels this model recognises (L3..S1): L2;" in w]
+    dec = decode(maps[:, :, :, :60], levels, SP, any_map[:, :, :60], None)  # without the top body
+    assert not any("beyond the levels" in w for w in dec.warnings)
+
+
 @pytest.mark.parametrize("bias,names", [(0.0, ["L1", "L2", "L3"]), (1.0, ["T12", "L1", "L2"])])
 def test_thoracic_bias_lifts_an_under_firing_thoracic_channel(bias, names):
     cents = _chain(3)

@@ -21,8 +21,9 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
-level heatmaps, or a chain named entirely below S1 with no S1 found (vertebrae the model does not
-cover, such as a cervical crop) becomes a warning.
+level heatmaps, a chain named entirely below S1 with no S1 found (vertebrae the model does not
+cover, such as a cervical crop), or names counted beyond the levels the heatmaps cover becomes a
+warning.
 
 Example:
     >>> import numpy as np
@@ -548,6 +549,12 @@ def decode(
         warnings.append(f"every vertebra found was named below S1 ({span}) with no S1 above it: a sacrum seen without "
                         "its first segment is rare, and vertebrae outside the levels this model names (a cervical or "
                         "thoracic scan) end up with these names; check them")
+    beyond = [n for n in named.names if n not in levels]
+    if beyond:
+        span = sorted(levels, key=anatomy.order)
+        warnings.append(f"{len(beyond)} vertebra(e) named beyond the levels this model recognises ({span[0]}..{span[-1]}): "
+                        f"{', '.join(beyond)}; those names are counted along the chain from the others, not recognised "
+                        "in the image; check them")
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
