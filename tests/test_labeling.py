@@ -147,7 +147,7 @@ def test_names_counted_beyond_the_channels_are_flagged():
     any_map = _maps(cents, ["L1"] * 4, levels=["L1"])[0]
     dec = decode(maps, levels, SP, any_map, None)
     assert [p.name for p in dec.points] == ["L2", "L3", "L4", "L5"]
-    assert [w for w in dec.warnings if "beyond the levels this model recognises (L3..S1): L2;" in w]
+    assert [w for w in dec.warnings if "beyond the levels this model recognises (L3..S1): L2 (1 of 4 vertebrae)" in w]
     dec = decode(maps[:, :, :, :60], levels, SP, any_map[:, :, :60], None)  # without the top body
     assert not any("beyond the levels" in w for w in dec.warnings)
 

@@ -552,9 +552,9 @@ def decode(
     beyond = [n for n in named.names if n not in levels]
     if beyond:
         span = sorted(levels, key=anatomy.order)
-        warnings.append(f"{len(beyond)} vertebra(e) named beyond the levels this model recognises ({span[0]}..{span[-1]}): "
-                        f"{', '.join(beyond)}; those names are counted along the chain from the others, not recognised "
-                        "in the image; check them")
+        warnings.append(f"names beyond the levels this model recognises ({span[0]}..{span[-1]}): {', '.join(beyond)} "
+                        f"({len(beyond)} of {len(named.names)} vertebrae) are counted along the chain from the others, "
+                        "not recognised in the image; check them")
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
