@@ -437,6 +437,30 @@ def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.nda
     return [*chain, s1]
 
 
+def _coverage_warnings(names: list[str], levels, anchored: bool, strongest: float, cfg: DecodeConfig) -> list[str]:
+    """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
+    an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.coverage_threshold`) no
+    level channel sure of any body (``strongest``: the largest level value on the chain)."""
+    covered = sorted(levels, key=anatomy.order)
+    span = f"{covered[0]}..{covered[-1]}"
+    out = []
+    if not anchored and all(anatomy.order(n) > anatomy.order("S1") for n in names):
+        named = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+        out.append(f"every vertebra found was named below S1 ({named}) with no S1 above it: a sacrum seen without its "
+                   "first segment is rare, and vertebrae outside the levels this model names (a cervical or thoracic "
+                   "scan) end up with these names; check them")
+    beyond = [n for n in names if n not in levels]
+    if beyond:
+        out.append(f"names beyond the levels this model recognises ({span}): {', '.join(beyond)} ({len(beyond)} of "
+                   f"{len(names)} vertebrae) are counted along the chain from the others, not recognised in the image; "
+                   "check them")
+    if cfg.coverage_threshold is not None and strongest < cfg.coverage_threshold:
+        out.append(f"the vertebrae found look like none of the levels this model names ({span}): no level heatmap "
+                   f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
+                   "trusted (a cervical or upper thoracic scan?)")
+    return out
+
+
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
     """Largest value of ``volume`` in the small cube around a fractional voxel position."""
     c = np.round(voxel).astype(int)
@@ -513,11 +537,6 @@ def decode(
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     strongest = float(evidence.max())
-    if cfg.coverage_threshold is not None and strongest < cfg.coverage_threshold:
-        span = sorted(levels, key=anatomy.order)
-        warnings.append(f"the vertebrae found look like none of the levels this model names ({span[0]}..{span[-1]}): "
-                        f"no level heatmap reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); "
-                        "their names are not to be trusted (a cervical or upper thoracic scan?)")
     evidence = calibrate(evidence, cfg.pos_weight)
     ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
@@ -544,17 +563,7 @@ def decode(
         warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps "
                         "alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
-    if anchor is None and all(anatomy.order(n) > anatomy.order("S1") for n in named.names):
-        span = named.names[0] if len(named.names) == 1 else f"{named.names[0]}..{named.names[-1]}"
-        warnings.append(f"every vertebra found was named below S1 ({span}) with no S1 above it: a sacrum seen without "
-                        "its first segment is rare, and vertebrae outside the levels this model names (a cervical or "
-                        "thoracic scan) end up with these names; check them")
-    beyond = [n for n in named.names if n not in levels]
-    if beyond:
-        span = sorted(levels, key=anatomy.order)
-        warnings.append(f"names beyond the levels this model recognises ({span[0]}..{span[-1]}): {', '.join(beyond)} "
-                        f"({len(beyond)} of {len(named.names)} vertebrae) are counted along the chain from the others, "
-                        "not recognised in the image; check them")
+    warnings.extend(_coverage_warnings(named.names, levels, anchor is not None, strongest, cfg))
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
