@@ -34,6 +34,27 @@ def test_folder_with_good_and_corrupt_file(batch, tmp_path, capsys):
     assert doc["method"] == "test-blob" and doc["landmarks"][0]["name"] == "L5"
 
 
+def test_batch_summary_has_a_row_per_input_and_is_never_overwritten_silently(batch, tmp_path, capsys):
+    import csv
+
+    out, summary = tmp_path / "out", tmp_path / "summary.csv"
+    argv = ["predict", str(batch), "-o", str(out), "--method", "test-blob", "--formats", "json", "--summary", str(summary)]
+    assert main(argv) == 1  # the corrupt file fails, the good one is written, and both are in the summary
+    rows = {r["input"].rsplit("/", 1)[-1]: r for r in csv.DictReader(summary.open())}
+    assert set(rows) == {"good.nii.gz", "corrupt.nii.gz"}
+    good, bad = rows["good.nii.gz"], rows["corrupt.nii.gz"]
+    doc = json.loads((out / "good.landmarks.json").read_text())
+    assert good["status"] == "ok" and good["error"] == "" and float(good["seconds"]) > 0
+    assert good["names"].split() == [p["name"] for p in doc["landmarks"]] and good["vertebrae"] == "1"
+    assert float(good["lowest_confidence"]) == pytest.approx(doc["landmarks"][0]["confidence"], abs=1e-4)
+    assert bad["status"] == "failed" and "truncated or corrupt" in bad["error"] and bad["names"] == ""
+    before = summary.read_text()
+    capsys.readouterr()
+    assert main(argv[:3] + [str(tmp_path / "out2")] + argv[4:]) == 1  # the summary exists: refused before any work
+    assert "summary.csv: output exists; use --overwrite" in capsys.readouterr().err
+    assert summary.read_text() == before and not (tmp_path / "out2").exists()
+
+
 def test_exists_without_overwrite_then_with(batch, tmp_path, capsys):
     out = tmp_path / "out"
     good = batch / "good.nii.gz"

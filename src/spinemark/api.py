@@ -8,12 +8,17 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from spinemark import anatomy
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.io.readers import find_inputs, image_stem, load_volume
 from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, output_paths, render_outputs, write_files
@@ -22,7 +27,10 @@ from spinemark.volume import MAX_VOXELS, Volume
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_volume", "predict", "predict_file", "predict_batch", "FileResult"]
+__all__ = ["load_volume", "predict", "predict_file", "predict_batch", "batch_summary_csv", "FileResult"]
+
+SUMMARY_COLUMNS = ("input", "status", "vertebrae", "first", "last", "names", "median_confidence",
+                   "lowest_confidence", "warnings", "seconds", "error")
 
 
 def _method(method: str | Method, weights=None) -> Method:
@@ -58,6 +66,11 @@ class FileResult:
     error: str | None = None
     n_landmarks: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+    """The vertebrae found, cranial to caudal."""
+    confidences: list[float] = field(default_factory=list)
+    """Their confidences, in the order of ``names``."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -107,7 +120,9 @@ def predict_file(
     contents = render_outputs(lms, formats, image=vol, info=info)
     written = write_files({targets[f]: data for f, data in contents.items()}, overwrite=overwrite)
     timings["write"] = time.perf_counter() - t0
-    return FileResult(path, written, None, len(lms), timings)
+    vertebrae = sorted(lms.vertebrae(), key=lambda p: anatomy.order(p.name))
+    return FileResult(path, written, None, len(lms), timings, [p.name for p in vertebrae],
+                      [p.confidence for p in vertebrae], list(lms.warnings))
 
 
 def predict_batch(
@@ -150,3 +165,20 @@ def predict_batch(
             log.exception("unexpected failure on %s", f)
             results.append(FileResult(f, error=str(InputError(f, f"{exc.__class__.__name__}: {exc}"))))
     return results
+
+
+def batch_summary_csv(results: Iterable[FileResult]) -> str:
+    """One row per input of a batch: status, the vertebrae found (count, first, last, names cranial to caudal),
+    their median and lowest confidence, the warnings (joined by `` | ``), seconds (reading to writing, the model's
+    loading left out), and the error of a failed input.
+    The table to sort a cohort by what needs checking first."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SUMMARY_COLUMNS)
+    for r in results:
+        conf = np.asarray(r.confidences, dtype=float)
+        w.writerow([r.input, "ok" if r.ok else "failed", len(r.names), r.names[0] if r.names else "",
+                    r.names[-1] if r.names else "", " ".join(r.names),
+                    f"{np.median(conf):.4f}" if conf.size else "", f"{conf.min():.4f}" if conf.size else "",
+                    " | ".join(r.warnings), f"{sum(v for k, v in r.timings.items() if k != 'load'):.3f}" if r.timings else "", r.error or ""])
+    return buf.getvalue()

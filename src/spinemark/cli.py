@@ -44,6 +44,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                    help=f"comma-separated output formats from {','.join(FORMATS)}; 'all' for every one "
                         f"(default: {','.join(DEFAULT_FORMATS)})")
+    p.add_argument("--summary", type=Path, metavar="CSV",
+                   help="also write one row per input (status, vertebrae, confidence, warnings, error) to this file")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common(p)
 
@@ -103,9 +105,9 @@ def _err(msg: str) -> None:
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from spinemark.api import predict_batch
+    from spinemark.api import batch_summary_csv, predict_batch
     from spinemark.errors import SpinemarkError
-    from spinemark.io.writers import FORMATS
+    from spinemark.io.writers import FORMATS, write_files
 
     formats = list(FORMATS) if args.formats.strip() == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
@@ -124,6 +126,9 @@ def _cmd_predict(args) -> int:
         except (SpinemarkError, KeyError, FileNotFoundError) as exc:
             _err(str(exc).strip("'\""))
             return 1
+    if args.summary and args.summary.exists() and not args.overwrite:
+        _err(f"{args.summary}: output exists; use --overwrite to replace it")
+        return 1
     created = not args.output.exists()
     try:
         args.output.mkdir(parents=True, exist_ok=True)
@@ -154,6 +159,12 @@ def _cmd_predict(args) -> int:
         else:
             _err(r.error)
     n_ok = sum(r.ok for r in results)
+    if args.summary:
+        try:
+            write_files({args.summary: batch_summary_csv(results).encode()}, overwrite=True)
+        except SpinemarkError as exc:
+            _err(str(exc))
+            return 1
     where = f"outputs in {args.output}" if n_ok else "nothing written"
     _say(args, f"{n_ok} of {len(results)} inputs done, {len(results) - n_ok} failed; {where}")
     return 0 if n_ok == len(results) else 1
