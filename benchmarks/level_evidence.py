@@ -30,19 +30,26 @@ from fov_benchmark import DEFAULT_DATA, read_cases  # noqa: E402
 VARIANTS = "full,upper_lumbar,mid_lumbar,random_k2,random_k3"
 
 
-def _get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def case_parser(doc: str, variants: str, out_help: str) -> argparse.ArgumentParser:
+    """The arguments of the scripts that read a dual-head model at labelled centres: data, weights, cases,
+    variants and the report."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
     p.add_argument("--weights", default=None, help="dual-head weights (default: the shipped model)")
     p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
     p.add_argument("--cases", default=None, help="as for fov_benchmark.py: comma list, JSON list or split file")
     p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
-    p.add_argument("--variants", default=VARIANTS, help="comma list of field-of-view variants")
+    p.add_argument("--variants", default=variants, help="comma list of field-of-view variants")
+    p.add_argument("--out", type=Path, required=True, help=out_help)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    return p
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    p = case_parser(__doc__, VARIANTS, "markdown report (a .json with the numbers beside it)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
     p.add_argument("--all-windows", action="store_true",
                    help="every window of k consecutive labelled vertebrae for random_k, not one seeded window")
-    p.add_argument("--out", type=Path, required=True, help="markdown report (a .json with the numbers beside it)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     return p
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fov_benchmark import DEFAULT_DATA, read_cases  # noqa: E402
+from fov_benchmark import read_cases  # noqa: E402
+from level_evidence import case_parser  # noqa: E402
 
 VARIANTS = "full,upper_lumbar,mid_lumbar,pelvic,lumbosacral,random_k2,random_k3,random_k4,random_k5"
 SACRUM_FREE = ("upper_lumbar", "mid_lumbar", "random_k2", "random_k3", "random_k4", "random_k5")
@@ -32,16 +33,7 @@ FOLDS = 5
 
 
 def _get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
-    p.add_argument("--weights", default=None, help="dual-head weights (default: the shipped model)")
-    p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
-    p.add_argument("--cases", default=None, help="as for fov_benchmark.py: comma list, JSON list or split file")
-    p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
-    p.add_argument("--variants", default=VARIANTS, help="comma list of field-of-view variants (every window)")
-    p.add_argument("--out", type=Path, required=True, help="markdown report")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
-    return p
+    return case_parser(__doc__, VARIANTS, "markdown report")
 
 
 def network_features(net, data: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
