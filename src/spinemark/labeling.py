@@ -73,7 +73,8 @@ class DecodeConfig:
             of the next lumbar body. None: never.
         s1_match_mm: The S1 peak anchors the chain node within this distance.
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
-            also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra.
+            also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra. An S1
+            peak at the image's lower edge (see ``s1_edge_threshold``), the top of S1 cut by the image, is exempt.
         link_min_mm: Shortest link between consecutive centres.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
         min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
@@ -529,7 +530,7 @@ def decode(
         dist = np.linalg.norm(cpos - anchor_pos, axis=1) * spacing_mm
         if dist.min() <= cfg.s1_match_mm:
             anchor = int(np.argmin(dist))
-            if cfg.s1_needs_caudal and anchor == len(cpos) - 1:
+            if cfg.s1_needs_caudal and anchor == len(cpos) - 1 and not at_edge:
                 anchor = None
                 warnings.append("the S1 detection is the lowest vertebra found, with no sacral body below it; it was "
                                 "not used as anchor (an image ending at the L5/S1 disc looks alike)")
