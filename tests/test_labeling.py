@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,9 @@ def test_a_weak_s1_anchors_only_at_the_lower_edge_of_the_image(top, anchored):
     assert dec.anchored == anchored
     assert dec.points[-1].name == ("S1" if anchored else "L4")
     assert not decode(maps, LEVELS, SP, maps.max(0), weak_s1, DecodeConfig(s1_threshold=0.5)).anchored
+    # the top of S1 cut by the image can have no body below it: s1_needs_caudal leaves it alone
+    caudal = decode(maps, LEVELS, SP, maps.max(0), weak_s1, replace(cfg, s1_needs_caudal=True))
+    assert caudal.anchored == anchored
 
 
 @pytest.mark.parametrize("ratio,extended", [(0.5, True), (0.9, False), (None, False)])
