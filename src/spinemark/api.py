@@ -177,8 +177,9 @@ def batch_summary_csv(results: Iterable[FileResult]) -> str:
     w.writerow(SUMMARY_COLUMNS)
     for r in results:
         conf = np.asarray(r.confidences, dtype=float)
-        w.writerow([r.input, "ok" if r.ok else "failed", len(r.names), r.names[0] if r.names else "",
-                    r.names[-1] if r.names else "", " ".join(r.names),
-                    f"{np.median(conf):.4f}" if conf.size else "", f"{conf.min():.4f}" if conf.size else "",
-                    " | ".join(r.warnings), f"{sum(v for k, v in r.timings.items() if k != 'load'):.3f}" if r.timings else "", r.error or ""])
+        first, last = (r.names[0], r.names[-1]) if r.names else ("", "")
+        median, lowest = (f"{np.median(conf):.4f}", f"{conf.min():.4f}") if conf.size else ("", "")
+        seconds = f"{sum(v for k, v in r.timings.items() if k != 'load'):.3f}" if r.timings else ""
+        w.writerow([r.input, "ok" if r.ok else "failed", len(r.names), first, last, " ".join(r.names), median, lowest,
+                    " | ".join(r.warnings), seconds, r.error or ""])
     return buf.getvalue()

@@ -222,9 +222,10 @@ class DualHeadMethod:
         """Find and name the vertebral body centres of ``volume``."""
         check_volume(volume)
         timings = {}
-        if self._model is None or any(m._model is None for m in [*self.members, *filter(None, [self.context])]):
+        nets = [self, *self.members, *([self.context] if self.context is not None else [])]
+        if any(m._model is None for m in nets):
             t0 = time.perf_counter()  # first call: importing torch and loading weights, not the network's time
-            for m in [self, *self.members, *filter(None, [self.context])]:
+            for m in nets:
                 m.model()
             timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
