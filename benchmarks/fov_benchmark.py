@@ -40,6 +40,9 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
     p.add_argument("--all-windows", action="store_true",
                    help="score every window of k consecutive labelled vertebrae, not one seeded window per k")
+    p.add_argument("--known-middle", action="store_true",
+                   help="give the method the name and labelled centre of the middle vertebra in view (a person's "
+                        "known level, spinemark predict --known); scored with the others")
     p.add_argument("--out", type=Path, default=Path("fov_benchmark_out"), help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace, method=None) -> int:
             return tqdm(it, desc="cases", unit="scan")
 
     results = run_fov_benchmark(method, cases, variants, seed=args.seed, progress=progress,
-                                all_windows=args.all_windows)
+                                all_windows=args.all_windows, known_middle=args.known_middle)
     meta = {
         "method": getattr(method, "name", args.method),
         "model": json.dumps(getattr(method, "model_info", {}) or {}),
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace, method=None) -> int:
         "variants": ",".join(variants),
         "seed": args.seed,
         "random_k windows": "every window" if args.all_windows else "one per case (seed)",
+        "known levels": "the middle labelled vertebra in view" if args.known_middle else "none",
         "spinemark": spinemark.__version__,
         "commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -23,7 +23,7 @@ class BrightestBlobMethod:
     name = "test-blob"
     model_info = {"name": "test-blob", "version": "0", "sha256": ""}
 
-    def predict(self, volume):
+    def predict(self, volume, known=None):
         import numpy as np
 
         from spinemark.landmarks import Landmark, Landmarks

@@ -178,3 +178,44 @@ def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, ca
     assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", "no_such_field=1"]) == 2
     assert "no_such_field" in capsys.readouterr().err and not (tmp_path / "o3").exists()
     assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", "s1_needs_caudal"]) == 2
+
+
+def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from spinemark.io.writers import save_volume
+    from spinemark.synth import make_phantom
+
+    ph = make_phantom(preset="lumbosacral", seed=7)  # the golden phantom: T12..S3 named right without help
+    img = save_volume(ph.image, tmp_path / "scan.nii.gz")
+    x, y, z = ph.landmarks["L3"].position_mm
+
+    def names(out):
+        return [p["name"] for p in json.loads((out / "scan.landmarks.json").read_text())["landmarks"]]
+
+    # a person who counts one level differently (L3 read as L4) is followed, and told that the S1 head disagrees
+    assert main(["predict", str(img), "-o", str(tmp_path / "a"), "--formats", "json", "--known",
+                 f"L4:{x:.1f},{y + 5:.1f},{z - 3:.1f}"]) == 0
+    doc = json.loads((tmp_path / "a" / "scan.landmarks.json").read_text())
+    named = {p["name"]: np.array(p["position_mm"]) for p in doc["landmarks"]}
+    assert np.linalg.norm(named["L4"] - ph.landmarks["L3"].position_mm) < 5.0
+    assert names(tmp_path / "a")[:3] == ["L1", "L2", "L3"] and "S2" in names(tmp_path / "a")
+    assert any("known levels were followed" in w for w in doc["warnings"])
+    # the same from a Slicer markups file, agreeing with the S1 head: no warning about it
+    from spinemark.io.writers import landmarks_to_slicer_markups
+    from spinemark.landmarks import Landmark, Landmarks
+
+    mrk = tmp_path / "known.mrk.json"
+    mrk.write_text(json.dumps(landmarks_to_slicer_markups(Landmarks([Landmark("L3", (x, y, z))]))))
+    assert main(["predict", str(img), "-o", str(tmp_path / "b"), "--formats", "json", "--known", str(mrk)]) == 0
+    assert names(tmp_path / "b")[:2] == ["T12", "L1"]
+    assert not json.loads((tmp_path / "b" / "scan.landmarks.json").read_text())["warnings"]
+    capsys.readouterr()
+    # known levels the vertebrae cannot carry: an error naming the file, and no output
+    assert main(["predict", str(img), "-o", str(tmp_path / "c"), "--known", f"L3:{x},{y},{z}",
+                 "--known", f"L1:{x},{y},{z - 35}"]) == 1
+    err = capsys.readouterr().err
+    assert "scan.nii.gz" in err and "known levels" in err and not (tmp_path / "c").exists()
+    # a spec that is neither a point nor a file, and known levels for a batch: usage errors before any work
+    assert main(["predict", str(img), "-o", str(tmp_path / "d"), "--known", "L3:1,2"]) == 2
+    assert main(["predict", str(img), str(img.parent), "-o", str(tmp_path / "d"), "--known", f"L3:{x},{y},{z}"]) == 1
+    assert "one image" in capsys.readouterr().err and not (tmp_path / "d").exists()

@@ -300,3 +300,55 @@ def test_decode_asks_the_context_at_the_chain_nodes():
     dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(context_weight=2.0), context)
     assert [p.name for p in dec.points] == ["L3", "L4", "L5", "S1"]
     assert np.allclose(asked[0], np.array(cents, float), atol=0.2)
+
+
+def test_a_known_level_names_a_chain_the_level_maps_place_one_level_off():
+    cents = _chain(4)
+    maps = _maps(cents, ["L1", "L2", "L3", "L4"])  # the heatmaps' reading, one level too high
+    any_map = maps.max(0)
+    assert [p.name for p in decode(maps, LEVELS, SP, any_map).points] == ["L1", "L2", "L3", "L4"]
+    dec = decode(maps, LEVELS, SP, any_map, known=[("l3", np.array(cents[1]) + [0.0, 2.0, 1.0])])  # a rough click
+    assert dec.anchored and [p.name for p in dec.points] == ["L2", "L3", "L4", "L5"]
+    assert not any("S1 not detected" in w for w in dec.warnings)
+
+
+def test_a_known_level_missed_by_the_peaks_joins_the_chain():
+    cents = _chain(4)
+    maps = _maps(cents[:3], ["L2", "L3", "L4"])  # the lowest body gives no peak
+    dec = decode(maps, LEVELS, SP, maps.max(0), known=[("L5", np.array(cents[3], float))])
+    assert [p.name for p in dec.points] == ["L2", "L3", "L4", "L5"]
+    assert np.allclose(dec.points[-1].voxel, cents[3])
+
+
+def test_known_levels_overrule_the_s1_head_and_say_so():
+    cents = _chain(5)
+    maps = _maps(cents, ["L1", "L2", "L3", "L4", "L5"]) * 0.05
+    s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]  # S1 head on the lowest body
+    dec = decode(maps, LEVELS, SP, _maps(cents, ["L1"] * 5, levels=["L1"])[0], s1,
+                 known=[("L5", np.array(cents[-1], float))])
+    assert [p.name for p in dec.points] == ["L1", "L2", "L3", "L4", "L5"]
+    assert any("known levels were followed" in w for w in dec.warnings)
+
+
+@pytest.mark.parametrize("known, problem", [
+    ([("L2", (10, 15, 82)), ("L4", (10, 15, 71))], "agrees with the known levels"),  # neighbours two levels apart
+    ([("L4", (10, 15, 82)), ("L2", (10, 15, 71))], "agrees with the known levels"),  # upside down
+    ([("L2", (10, 15, 82)), ("L3", (10, 15, 83))], "same vertebra"),
+    ([("L2", (10, 28, 60))], "mm from the nearest vertebra"),  # far off the spine
+])
+def test_known_levels_the_chain_cannot_carry_are_an_error(known, problem):
+    from spinemark.labeling import KnownLevelError
+
+    cents = _chain(4)
+    maps = _maps(cents, ["L1", "L2", "L3", "L4"])
+    with pytest.raises(KnownLevelError, match=problem):
+        decode(maps, LEVELS, SP, maps.max(0), known=[(n, np.array(v, float)) for n, v in known])
+
+
+def test_a_known_name_fixes_its_node_and_the_variant():
+    ev = np.full((3, len(LEVELS)), 0.01)
+    for i, n in enumerate(["L3", "L4", "L5"]):
+        ev[i, LEVELS.index(n)] = 0.9
+    assert name_chain(ev, LEVELS, [35.0, 35.0], known={2: "L6"}).names == ["L4", "L5", "L6"]
+    with pytest.raises(ValueError):
+        name_chain(ev, LEVELS, [35.0, 35.0], known={0: "S1", 2: "L5"})

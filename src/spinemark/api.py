@@ -22,6 +22,7 @@ from spinemark import anatomy
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.io.readers import find_inputs, image_stem, load_volume
 from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, output_paths, render_outputs, write_files
+from spinemark.landmarks import Landmarks
 from spinemark.methods.base import Method, Prediction, get_method
 from spinemark.volume import MAX_VOXELS, Volume
 
@@ -37,13 +38,16 @@ def _method(method: str | Method, weights=None) -> Method:
     return get_method(method, weights=weights) if isinstance(method, str) else method
 
 
-def predict(image: str | Path | Volume, method: str | Method = "dualhead", weights=None) -> Prediction:
+def predict(image: str | Path | Volume, method: str | Method = "dualhead", weights=None,
+            known: Landmarks | None = None) -> Prediction:
     """Find and name the vertebrae of one image.
 
     Args:
         image: A path (NIfTI, NRRD, MHA/MHD, DICOM series folder) or a loaded :class:`Volume`.
         method: A registered method name (see ``spinemark info``) or a method object.
         weights: Optional path to other weights for the method.
+        known: Vertebrae whose names a person knows (world RAS mm of the image), such as one level counted on a
+            localizer when the scan shows neither the sacrum nor C2; the names then agree with them.
 
     Returns:
         The :class:`~spinemark.methods.base.Prediction`; landmark positions in world RAS mm
@@ -52,7 +56,7 @@ def predict(image: str | Path | Volume, method: str | Method = "dualhead", weigh
     vol = image if isinstance(image, Volume) else load_volume(image)
     m = _method(method, weights)
     t0 = time.perf_counter()
-    pred = m.predict(vol)
+    pred = m.predict(vol, known)
     pred.timings.setdefault("total", time.perf_counter() - t0)
     return pred
 
@@ -86,10 +90,11 @@ def predict_file(
     overwrite: bool = False,
     stem: str | None = None,
     max_voxels: int = MAX_VOXELS,
+    known: Landmarks | None = None,
 ) -> FileResult:
     """Predict one image and write the chosen formats into ``outdir``, all or nothing.
 
-    Existing outputs are refused before any work unless ``overwrite``.
+    Existing outputs are refused before any work unless ``overwrite``. ``known``: as in :func:`predict`.
 
     Raises:
         SpinemarkError: :class:`InputError` for a bad image, :class:`OutputError` for an output problem.
@@ -106,7 +111,7 @@ def predict_file(
     vol = load_volume(path, max_voxels=max_voxels)
     timings["read"] = time.perf_counter() - t0
     m = _method(method, weights)
-    pred = m.predict(vol)
+    pred = m.predict(vol, known)
     timings.update(pred.timings)
     if not len(pred.landmarks.vertebrae()):
         levels = getattr(m, "levels", None)
@@ -134,6 +139,7 @@ def predict_batch(
     overwrite: bool = False,
     progress: Callable[[Iterable], Iterable] | None = None,
     max_voxels: int = MAX_VOXELS,
+    known: Landmarks | None = None,
 ) -> list[FileResult]:
     """Predict every image among ``inputs`` (files or folders, searched recursively).
 
@@ -142,8 +148,15 @@ def predict_batch(
 
     Args:
         progress: Optional wrapper for the loop (e.g. ``tqdm``), owned by the caller.
+        known: As in :func:`predict`; names vertebrae of one image, so only with a single input.
+
+    Raises:
+        InputError: ``known`` with more than one input.
     """
     files = find_inputs(inputs)
+    if known and len(files) > 1:
+        raise InputError(None, f"known levels name the vertebrae of one image, and {len(files)} inputs were given; "
+                               "predict them one at a time")
     formats = list(formats)
     stems: dict[str, list[Path]] = {}
     for f in files:
@@ -157,7 +170,8 @@ def predict_batch(
                 f, f"same output name {image_stem(f)!r} as {', '.join(map(str, clash))}; rename one or run them apart"))))
             continue
         try:
-            results.append(predict_file(f, outdir, m, formats=formats, overwrite=overwrite, max_voxels=max_voxels))
+            results.append(predict_file(f, outdir, m, formats=formats, overwrite=overwrite, max_voxels=max_voxels,
+                                        known=known))
         except SpinemarkError as exc:
             log.info("failed: %s", exc)
             results.append(FileResult(f, error=str(exc)))

@@ -46,6 +46,10 @@ def _get_parser() -> argparse.ArgumentParser:
                         f"(default: {','.join(DEFAULT_FORMATS)})")
     p.add_argument("--summary", type=Path, metavar="CSV",
                    help="also write one row per input (status, vertebrae, confidence, warnings, error) to this file")
+    p.add_argument("--known", action="append", default=[], metavar="NAME:X,Y,Z|FILE",
+                   help="a vertebra whose name you know, at its body centre in RAS mm, or a landmarks/markups file "
+                        "of them (repeatable; one input only): the names then agree with it, for a scan that shows "
+                        "neither the sacrum nor C2, e.g. --known L3:12.5,-30,41")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common(p)
 
@@ -126,6 +130,15 @@ def _cmd_predict(args) -> int:
         except (SpinemarkError, KeyError, FileNotFoundError) as exc:
             _err(str(exc).strip("'\""))
             return 1
+    known = None
+    if args.known:
+        from spinemark.io.writers import read_known_levels
+
+        try:
+            known = read_known_levels(args.known)
+        except SpinemarkError as exc:
+            _err(str(exc))
+            return 2
     if args.summary and args.summary.exists() and not args.overwrite:
         _err(f"{args.summary}: output exists; use --overwrite to replace it")
         return 1
@@ -141,7 +154,7 @@ def _cmd_predict(args) -> int:
 
     try:
         results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
-                                formats=formats, overwrite=args.overwrite, progress=progress)
+                                formats=formats, overwrite=args.overwrite, progress=progress, known=known)
     except (SpinemarkError, KeyError, FileNotFoundError) as exc:
         _err(str(exc).strip("'\""))
         results = None

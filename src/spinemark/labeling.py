@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +97,8 @@ class DecodeConfig:
             vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
             and a warning says so; set per model, below the values its own levels reach on real scans.
             None: no such warning.
+        known_match_mm: A known vertebra (see ``known`` of :func:`decode`) names the chain's nearest centre within
+            this distance (about half a vertebral body's depth: a point anywhere near the body's middle).
     """
 
     peak_threshold: float = 0.25
@@ -120,6 +122,7 @@ class DecodeConfig:
     context_weight: float = 1.0
     thoracic_bias: float = 0.0
     coverage_threshold: float | None = None
+    known_match_mm: float = 20.0
 
 
 def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
@@ -145,6 +148,10 @@ def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
     y = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0 - 1e-6)
     return y / ((1.0 + pos_weight) * (1.0 - y) + y)
+
+
+class KnownLevelError(ValueError):
+    """Known vertebra names (given by a person) that the vertebrae found cannot carry."""
 
 
 @dataclass
@@ -330,6 +337,7 @@ def name_chain(
     config: DecodeConfig | None = None,
     context: np.ndarray | None = None,
     edge_nodes: np.ndarray | None = None,
+    known: Mapping[int, str] | None = None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
@@ -345,16 +353,23 @@ def name_chain(
             weight :attr:`DecodeConfig.context_weight`. None: level heatmaps only.
         edge_nodes: (M,) True for a node on a body cut by the image edge, whose links are no reference
             spacing for gap detection; None: none.
+        known: Node index -> name, for vertebrae whose names are known (given by a person); fixed like the
+            S1 anchor, and over it for the same node.
 
     Returns:
         The names, the probability of this naming among the alternatives, the variant
-        ``(n_thoracic, n_lumbar)``, whether S1 anchored it, and warnings.
+        ``(n_thoracic, n_lumbar)``, whether an S1 anchor or known names fixed it, and warnings.
+
+    Raises:
+        ValueError: No naming satisfies the anchor and the known names.
     """
     cfg = config or DecodeConfig()
     ev = np.clip(np.asarray(evidence, dtype=np.float64), 0.0, 1.0)
     m_nodes = ev.shape[0]
+    fixed = {} if anchor is None else {anchor: "S1"}
+    fixed.update({int(node): anatomy.level(name).name for node, name in (known or {}).items()})
     if m_nodes == 0:
-        return ChainNames([], 1.0, STANDARD, anchor is not None)
+        return ChainNames([], 1.0, STANDARD, bool(fixed))
     col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
     links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
     edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
@@ -373,13 +388,12 @@ def name_chain(
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
             if anatomy.region(name) == "thoracic":
                 emis[:, k] += cfg.thoracic_bias
-        if anchor is not None:
-            s1 = seq.index("S1")
-            hard = np.full_like(emis, -np.inf)
-            hard[anchor, s1] = 0.0
-            hard[np.arange(m_nodes) != anchor] = 0.0
-            hard[np.arange(m_nodes) != anchor, s1] = -np.inf
-            emis = emis + hard
+        if any(name not in seq for name in fixed.values()):
+            continue  # a fixed name this variant lacks (L6, T13, T12 with 11 thoracic, ...)
+        for node, name in fixed.items():
+            keep = emis[node, seq.index(name)]
+            emis[node] = -np.inf
+            emis[node, seq.index(name)] = keep
         prior = -cfg.variant_penalty * ((variant[0] != 12) + (variant[1] != 5))
         final, backs = _viterbi(emis, jumps)
         for k_end in np.flatnonzero(np.isfinite(final)):
@@ -393,7 +407,8 @@ def name_chain(
             if names not in results or total > results[names][0]:
                 results[names] = (total, variant)
     if not results:
-        raise ValueError("no consistent naming of the chain exists (anchor out of range?)")
+        raise ValueError("no consistent naming of the chain exists (anchor or known levels out of range, or "
+                         "known levels in the wrong order or too far apart for the vertebrae between them)")
     keys = list(results)
     totals = np.array([results[k][0] for k in keys])
     probs = np.exp(totals - totals.max())
@@ -405,7 +420,7 @@ def name_chain(
     if variant != STANDARD and (not standard or list(max(standard, key=lambda k: results[k][0])) != names):
         warnings.append(f"suspected transitional anatomy: {_describe(variant)} fits the heatmaps best "
                         f"(probability {probs[best]:.2f}); check the level names")
-    return ChainNames(names, float(probs[best]), variant, anchor is not None, warnings,
+    return ChainNames(names, float(probs[best]), variant, bool(fixed), warnings,
                       {k: float(p) for k, p in zip(keys, probs)})
 
 
@@ -436,6 +451,21 @@ def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.nda
     if -link[2] / length < cfg.min_caudal_cos or turn < np.cos(np.deg2rad(cfg.max_turn_deg)):
         return chain
     return [*chain, s1]
+
+
+def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_mm: float,
+                 match_mm: float) -> dict[int, str]:
+    """Chain node index -> known name, each known vertebra matched to the nearest chain centre."""
+    fixed: dict[int, str] = {}
+    for name, v in known:
+        dist = np.linalg.norm(cpos - v, axis=1) * spacing_mm
+        node = int(np.argmin(dist))
+        if dist[node] > match_mm:
+            raise KnownLevelError(f"the known {name} lies {dist[node]:.0f} mm from the nearest vertebra on the spine "
+                                  f"found (at most {match_mm:g} mm): is it a vertebral body centre in this image?")
+        if fixed.setdefault(node, name) != name:
+            raise KnownLevelError(f"the known {fixed[node]} and {name} fall on the same vertebra")
+    return fixed
 
 
 def _coverage_warnings(names: list[str], levels, anchored: bool, strongest: float, cfg: DecodeConfig) -> list[str]:
@@ -478,6 +508,7 @@ def decode(
     s1_map: np.ndarray | None = None,
     config: DecodeConfig | None = None,
     context: Callable[[np.ndarray], np.ndarray] | None = None,
+    known: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Decoding:
     """Decode heatmaps on a RAS-aligned isotropic grid into named vertebral centres.
 
@@ -491,10 +522,18 @@ def decode(
         context: Second level evidence for the naming: called with the (M, 3) voxel positions of
             the chain in this grid, returns (M, C) values in the order of ``levels`` (see
             ``context`` of :func:`name_chain`). None: level heatmaps only.
+        known: ``(name, voxel)`` pairs, vertebrae whose names a person knows, at fractional voxel positions of
+            this grid: each is matched to the chain's nearest centre (within :attr:`DecodeConfig.known_match_mm`;
+            a candidate centre is added there when none is found near it) and the names follow from them instead
+            of the S1 head, which is then only checked against them.
 
     Returns:
-        Named points (voxel indices of this grid), warnings, whether S1 anchored the names,
+        Named points (voxel indices of this grid), warnings, whether S1 or known names anchored the names,
         and the anatomical variant chosen.
+
+    Raises:
+        KnownLevelError: A known vertebra off the chain found, two names for one vertebra, or known names
+            that no naming of the chain satisfies.
     """
     cfg = config or DecodeConfig()
     if not cfg.use_s1_head:
@@ -516,6 +555,10 @@ def decode(
             if not len(near) or near.min() > cfg.s1_match_mm:
                 pos = np.vstack([pos, anchor_pos[None]])
                 vals = np.append(vals, float(s1[peak]))
+    known = [(anatomy.level(name).name, np.asarray(v, dtype=np.float64)) for name, v in known]
+    for _, v in known:  # a known vertebra the peaks missed becomes a candidate, sure enough to join the chain
+        if not len(pos) or np.linalg.norm(pos - v, axis=1).min() * spacing_mm > cfg.known_match_mm:
+            pos, vals = np.vstack([pos, v[None]]), np.append(vals, 1.0)
     if not len(pos):
         return Decoding([], ["no vertebra found in the image"], False, None)
     chain = build_chain(pos * spacing_mm, vals, cfg)
@@ -536,6 +579,7 @@ def decode(
                                 "not used as anchor (an image ending at the L5/S1 disc looks alike)")
         else:
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
+    fixed = _match_known(known, cpos, spacing_mm, cfg.known_match_mm)
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     strongest = float(evidence.max())
     evidence = calibrate(evidence, cfg.pos_weight)
@@ -543,30 +587,43 @@ def decode(
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     top = level_maps.shape[3] - 1
     edge = (np.minimum(cpos[:, 2], top - cpos[:, 2]) * spacing_mm) <= cfg.edge_mm
-    try:
-        named = name_chain(evidence, levels, links, anchor, cfg, ctx, edge)
-    except ValueError:
-        named = name_chain(evidence, levels, links, None, cfg, ctx, edge)
-        warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level heatmaps")
-    probability = named.probability
-    if anchor is not None:
-        free = name_chain(evidence, levels, links, None, cfg, ctx, edge)
-        # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
-        probability = (anchor_value * named.probability
-                       + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
-        if free.names != named.names:
-            warnings.append(
-                "S1 anchor and level heatmaps disagree on the names "
-                f"(anchor: {named.names[0]}..{named.names[-1]}, heatmaps: {free.names[0]}..{free.names[-1]}); "
-                "the anchored names are reported"
-            )
-    elif s1_map is not None and anchor_pos is None:
-        warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level heatmaps "
-                        "alone and are often one level off on a small field of view; check them")
+    if fixed:
+        try:
+            named = name_chain(evidence, levels, links, None, cfg, ctx, edge, known=fixed)
+        except ValueError as exc:
+            given = ", ".join(f"{n} (vertebra {i + 1} of {len(cpos)} from the top)" for i, n in sorted(fixed.items()))
+            raise KnownLevelError(f"no naming of the vertebrae found agrees with the known levels {given}: each "
+                                  "vertebra between two known ones needs a name in between") from exc
+        probability = named.probability
+        if anchor is not None and named.names[anchor] != "S1":
+            warnings.append(f"the S1 head found S1 on the vertebra the known levels name {named.names[anchor]}; the "
+                            "known levels were followed")
+    else:
+        try:
+            named = name_chain(evidence, levels, links, anchor, cfg, ctx, edge)
+        except ValueError:
+            named = name_chain(evidence, levels, links, None, cfg, ctx, edge)
+            warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
+                            "heatmaps")
+        probability = named.probability
+        if anchor is not None:
+            free = name_chain(evidence, levels, links, None, cfg, ctx, edge)
+            # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
+            probability = (anchor_value * named.probability
+                           + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
+            if free.names != named.names:
+                warnings.append(
+                    "S1 anchor and level heatmaps disagree on the names "
+                    f"(anchor: {named.names[0]}..{named.names[-1]}, heatmaps: {free.names[0]}..{free.names[-1]}); "
+                    "the anchored names are reported"
+                )
+        elif s1_map is not None and anchor_pos is None:
+            warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level "
+                            "heatmaps alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
-    warnings.extend(_coverage_warnings(named.names, levels, anchor is not None, strongest, cfg))
+    warnings.extend(_coverage_warnings(named.names, levels, named.anchored, strongest, cfg))
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
         for name, p, v in zip(named.names, cpos, cval)
     ]
-    return Decoding(points, warnings, anchor is not None, named.variant)
+    return Decoding(points, warnings, named.anchored, named.variant)

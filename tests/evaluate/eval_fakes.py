@@ -28,7 +28,7 @@ class OracleMethod:
         self.truth, self.shift, self.crop_aware = truth, np.asarray(shift_mm, float), crop_aware
         self.confidence, self.warnings = confidence, list(warnings)
 
-    def predict(self, volume: Volume) -> Prediction:
+    def predict(self, volume: Volume, known=None) -> Prediction:
         pts = []
         for p in self.truth:
             pos = np.asarray(p.position_mm) + self.shift
@@ -43,7 +43,7 @@ class FailingMethod:
     name = "failing-test"
     model_info: dict = {}
 
-    def predict(self, volume):
+    def predict(self, volume, known=None):
         raise RuntimeError("boom")
 
 

@@ -325,3 +325,24 @@ def test_level_evidence_end_to_end(tmp_path):
     assert doc["summary"]["random_k2"]["centres"] == 8
     assert {w: p["centres"] for w, p in doc["summary"]["random_k2"]["by_position"].items()} == {
         "top": 4, "middle": 0, "bottom": 4}
+
+
+def test_known_middle_gives_the_method_the_middle_vertebra_in_view():
+    from spinemark.evaluate.fov import middle_vertebra
+
+    vol, _, truth = labelled_volume()
+    given = []
+
+    class Recording(OracleMethod):
+        def predict(self, volume, known=None):
+            given.append(None if known is None else (known.names, known.positions_mm))
+            return super().predict(volume)
+
+    loader = lambda case: (vol, truth)  # noqa: E731
+    cases = [Case("X_01", "X", Path("i"), Path("m"))]
+    run_fov_benchmark(Recording(truth), cases, ["full", "random_k2", "random_k3"], loader=loader, all_windows=True,
+                      known_middle=True)
+    assert [g[0] for g in given] == [["L3"], ["L1"], ["L2"], ["L3"], ["L4"], ["L2"], ["L3"], ["L4"]]
+    assert np.allclose(given[0][1], truth["L3"].position_mm)
+    run_fov_benchmark(Recording(truth), cases, ["full"], loader=loader)
+    assert given[-1] is None and not len(middle_vertebra(truth.discs()))

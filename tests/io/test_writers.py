@@ -152,3 +152,17 @@ def test_write_files_unwritable_folder(tmp_path):
 def test_every_format_renders(lms, image):
     out = render_outputs(lms, list(FORMATS), image=image)
     assert set(out) == set(FORMATS)
+
+
+def test_known_levels_from_points_and_files(lms, tmp_path):
+    from spinemark.errors import InputError
+    from spinemark.io.writers import read_known_levels
+
+    mrk = tmp_path / "k.mrk.json"
+    mrk.write_text(json.dumps(landmarks_to_slicer_markups(lms)))
+    known = read_known_levels(["l3: 1.5,-2,30", str(mrk)])
+    assert known.names[0] == "L3" and np.allclose(known.points[0].position_mm, [1.5, -2.0, 30.0])
+    assert known.names[1:] == lms.names and np.allclose(known.positions_mm[1:], lms.positions_mm, atol=1e-3)
+    for bad in ["L3:1,2", "X9:1,2,3", "L3:a,b,c", str(tmp_path / "missing.json")]:
+        with pytest.raises(InputError):
+            read_known_levels([bad])

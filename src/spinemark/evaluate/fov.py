@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark import anatomy
 from spinemark.errors import InputError, SpinemarkError
 from spinemark.evaluate.metrics import ScanScore, score_scan, summarize
 from spinemark.landmarks import Landmarks
@@ -353,8 +354,16 @@ class VariantResult:
         return row
 
 
-def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, str | None, float | None, tuple[str, ...]]:
-    """Run ``method.predict`` on one sample and score it.
+def middle_vertebra(truth: Landmarks) -> Landmarks:
+    """The labelled vertebra in the middle of a sample's view (the cranial one of two middle ones), as a known level:
+    what a person who counted the levels on a localizer would give (``known_middle`` of :func:`run_fov_benchmark`)."""
+    verts = sorted(truth.vertebrae(), key=lambda p: anatomy.order(p.name))
+    return Landmarks([verts[(len(verts) - 1) // 2]] if verts else [])
+
+
+def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = None
+                    ) -> tuple[ScanScore, float, str | None, float | None, tuple[str, ...]]:
+    """Run ``method.predict`` on one sample (with ``known`` levels, if any) and score it.
 
     A method that raises scores as an empty prediction (every vertebra missed), and the error is
     returned, so a method that fails on hard inputs cannot look better for it.
@@ -367,7 +376,7 @@ def evaluate_sample(method, sample: VariantSample) -> tuple[ScanScore, float, st
     t0 = time.perf_counter()
     err = None
     try:
-        prediction = method.predict(sample.volume)
+        prediction = method.predict(sample.volume, known)
         pred, warnings = prediction.landmarks, tuple(prediction.warnings)
     except (SpinemarkError, ValueError, RuntimeError, KeyError, IndexError) as exc:
         log.warning("method failed on a %s sample: %s", sample.variant, exc)
@@ -386,6 +395,7 @@ def run_fov_benchmark(
     progress: Callable[[Iterable], Iterable] | None = None,
     loader: Callable[[Case], tuple[Volume, Landmarks]] = load_case,
     all_windows: bool = False,
+    known_middle: bool = False,
 ) -> list[VariantResult]:
     """Run ``method`` on every variant of every case.
 
@@ -397,6 +407,8 @@ def run_fov_benchmark(
         progress: Optional wrapper of the loop over cases.
         loader: Reads a case (replaceable in tests).
         all_windows: Score every window of a ``random_k`` variant, not one drawn with ``seed``.
+        known_middle: Give the method the name and labelled centre of the middle vertebra in view
+            (:func:`middle_vertebra`) as a known level; it is scored with the others.
 
     Returns:
         One :class:`VariantResult` per (case, variant) that the case supports; a case that cannot be read
@@ -417,7 +429,8 @@ def run_fov_benchmark(
                 log.info("%s: no %s variant (%s)", case.key, v, exc)
                 samples = []
             for sample in samples:
-                score, dt, err, conf, warnings = evaluate_sample(method, sample)
+                known = middle_vertebra(sample.truth) if known_middle else None
+                score, dt, err, conf, warnings = evaluate_sample(method, sample, known)
                 out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box, conf, warnings))
     return out
 

@@ -110,6 +110,29 @@ def read_landmarks(path: str | Path) -> Landmarks:
     return landmarks_from_dict(doc, p)
 
 
+def read_known_levels(specs) -> Landmarks:
+    """Vertebrae whose names a person knows, from ``NAME:X,Y,Z`` strings (RAS mm, e.g. ``L3:12.5,-30,41``) or
+    landmark files (``.landmarks.json``, Slicer ``.mrk.json``; every point of the file).
+
+    Raises:
+        InputError: A string that is neither, an unknown vertebra name, or an unreadable file.
+    """
+    points: list[Landmark] = []
+    for spec in specs:
+        name, sep, rest = str(spec).partition(":")
+        coords = rest.split(",")
+        if sep and len(coords) == 3 and not Path(spec).exists():
+            try:
+                points.append(Landmark(name.strip(), [float(c) for c in coords]))
+            except (KeyError, ValueError) as exc:
+                raise InputError(None, f"known level {spec!r}: {str(exc).strip(chr(34) + chr(39))}") from exc
+        elif Path(spec).is_file():
+            points += read_landmarks(spec).points
+        else:
+            raise InputError(spec, "known level is neither NAME:X,Y,Z (RAS mm) nor a landmarks or markups file")
+    return Landmarks(points)
+
+
 # ---------------------------------------------------------------- CSV
 
 CSV_COLUMNS = ["name", "id", "x_mm", "y_mm", "z_mm", "i", "j", "k", "confidence"]

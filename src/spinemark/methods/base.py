@@ -46,7 +46,9 @@ class Method(Protocol):
     @property
     def model_info(self) -> dict: ...
 
-    def predict(self, volume: Volume) -> Prediction: ...
+    def predict(self, volume: Volume, known: Landmarks | None = None) -> Prediction:
+        """Find and name the vertebrae of ``volume``; ``known``: vertebrae whose names a person knows (world mm of
+        ``volume``), which the names must agree with (a method that cannot use them raises on them)."""
 
 
 MethodFactory = Callable[..., Method]

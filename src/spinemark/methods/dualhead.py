@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark import labeling
+from spinemark.errors import InputError
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.methods.base import Prediction, register_method
 from spinemark.nets.io import read_metadata, sha256_of
@@ -203,14 +204,26 @@ class DualHeadMethod:
         return evidence
 
     def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray, config: labeling.DecodeConfig | None = None,
-               context: tuple[Volume, np.ndarray] | None = None) -> labeling.Decoding:
+               context: tuple[Volume, np.ndarray] | None = None, known: Landmarks | None = None) -> labeling.Decoding:
         """Named centres (voxels of ``canon``) from its heatmaps and the :meth:`context_maps`, if any;
-        ``config`` overrides the decoding defaults."""
+        ``config`` overrides the decoding defaults; ``known``: vertebrae whose names a person knows (world mm).
+
+        Raises:
+            InputError: Known levels that are no vertebrae, or that the vertebrae found cannot carry.
+        """
         channels = list(self.metadata["channels"])
         any_map = maps[channels.index("any")] if "any" in channels else None
         evidence = self.context_evidence(canon, context) if context is not None else None
-        return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
-                               config or self.decode_config, evidence)
+        given = []
+        for p in known or ():
+            if p.is_disc:
+                raise InputError(canon.path, f"known level {p.name!r} is a disc; give vertebral body centres")
+            given.append((p.name, canon.world_to_voxel(p.position_mm)))
+        try:
+            return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
+                                   config or self.decode_config, evidence, given)
+        except labeling.KnownLevelError as exc:
+            raise InputError(canon.path, f"known levels: {exc}") from exc
 
     @staticmethod
     def landmarks(volume: Volume, canon: Volume, dec: labeling.Decoding) -> Landmarks:
@@ -218,8 +231,9 @@ class DualHeadMethod:
         points = [Landmark(p.name, canon.voxel_to_world(p.voxel), p.confidence) for p in dec.points]
         return Landmarks(points, geometry=volume.source, warnings=list(dec.warnings))
 
-    def predict(self, volume: Volume) -> Prediction:
-        """Find and name the vertebral body centres of ``volume``."""
+    def predict(self, volume: Volume, known: Landmarks | None = None) -> Prediction:
+        """Find and name the vertebral body centres of ``volume``; ``known``: vertebrae whose names a person knows
+        (world mm of ``volume``), which then fix the names instead of the S1 head (see :func:`labeling.decode`)."""
         check_volume(volume)
         timings = {}
         nets = [self, *self.members, *([self.context] if self.context is not None else [])]
@@ -236,7 +250,7 @@ class DualHeadMethod:
         context = self.context_maps(volume)
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        dec = self.decode(canon, maps, s1, context=context)
+        dec = self.decode(canon, maps, s1, context=context, known=known)
         landmarks = self.landmarks(volume, canon, dec)
         timings["decode"] = time.perf_counter() - t0
         return Prediction(landmarks, warnings=list(dec.warnings), timings=timings)

@@ -60,13 +60,13 @@ class _CachedDecoder:
         self.config = method.decode_config
         self._cache: dict[int, tuple] = {}  # id(volume) -> (canonical input, level maps, S1 map, context maps)
 
-    def predict(self, volume) -> Prediction:
+    def predict(self, volume, known=None) -> Prediction:
         """Decode ``volume`` with ``self.config`` (the caller keeps the volumes alive, so ids stay unique)."""
         if id(volume) not in self._cache:
             canon = self.method.canonical(volume)
             self._cache[id(volume)] = (canon, *self.method.heatmaps(canon), self.method.context_maps(volume))
         canon, maps, s1, context = self._cache[id(volume)]
-        dec = self.method.decode(canon, maps, s1, self.config, context)
+        dec = self.method.decode(canon, maps, s1, self.config, context, known)
         return Prediction(self.method.landmarks(volume, canon, dec), warnings=list(dec.warnings))
 
 
