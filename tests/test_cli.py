@@ -200,6 +200,7 @@ def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
     assert np.linalg.norm(named["L4"] - ph.landmarks["L3"].position_mm) < 5.0
     assert names(tmp_path / "a")[:3] == ["L1", "L2", "L3"] and "S2" in names(tmp_path / "a")
     assert any("known levels were followed" in w for w in doc["warnings"])
+    assert [k["name"] for k in doc["known_levels"]] == ["L4"]  # what the person gave is kept with the result
     # the same from a Slicer markups file, agreeing with the S1 head: no warning about it
     from spinemark.io.writers import landmarks_to_slicer_markups
     from spinemark.landmarks import Landmark, Landmarks

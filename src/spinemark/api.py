@@ -121,7 +121,7 @@ def predict_file(
     t0 = time.perf_counter()
     lms = pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))
-    info = OutputInfo(method=m.name, model=m.model_info, image_path=str(path))
+    info = OutputInfo(method=m.name, model=m.model_info, image_path=str(path), known=known)
     contents = render_outputs(lms, formats, image=vol, info=info)
     written = write_files({targets[f]: data for f, data in contents.items()}, overwrite=overwrite)
     timings["write"] = time.perf_counter() - t0

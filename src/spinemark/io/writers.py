@@ -43,6 +43,8 @@ class OutputInfo:
     method: str = ""
     model: dict = field(default_factory=dict)
     image_path: str | None = None
+    known: Landmarks | None = None
+    """Vertebrae a person named (``spinemark predict --known``); recorded as ``known_levels``."""
 
 
 # ---------------------------------------------------------------- landmarks JSON (the contract)
@@ -64,7 +66,7 @@ def landmarks_to_dict(lms: Landmarks, info: OutputInfo | None = None) -> dict:
             row["voxel"] = [round(float(v), 3) for v in geom.world_to_voxel(p.position_mm)]
         row["confidence"] = round(p.confidence, 4)
         rows.append(row)
-    return {
+    doc = {
         "format": LANDMARKS_FORMAT,
         "image": image,
         "coordinate_system": "RAS",
@@ -73,6 +75,10 @@ def landmarks_to_dict(lms: Landmarks, info: OutputInfo | None = None) -> dict:
         "landmarks": rows,
         "warnings": list(lms.warnings),
     }
+    if info.known:
+        doc["known_levels"] = [{"name": p.name, "position_mm": [round(v, 3) for v in p.position_mm]}
+                               for p in info.known]
+    return doc
 
 
 def landmarks_from_dict(doc: dict, path=None) -> Landmarks:
