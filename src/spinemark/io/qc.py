@@ -29,17 +29,22 @@ NOTE_LINE_IN = 0.13
 """Height of one line of the notes below the picture (inches, at their font size 7)."""
 
 
-def qc_notes(landmarks: Landmarks, width_chars: int = 80) -> list[str]:
-    """The lines printed below the QC picture: the vertebrae's confidence, then each warning, wrapped."""
+def qc_notes(landmarks: Landmarks, width_chars: int = 80, known: Landmarks | None = None) -> list[str]:
+    """The lines printed below the QC picture: the vertebrae's confidence, the known levels given (if any), then
+    each warning, wrapped."""
     conf = [p.confidence for p in landmarks.vertebrae()]
     lines = [f"confidence of the {len(conf)} vertebrae: median {np.median(conf):.2f}, lowest {min(conf):.2f}"] if conf else []
+    if known:
+        lines += textwrap.wrap(f"names follow the known levels given (white crosses): {', '.join(known.names)}",
+                               width_chars, subsequent_indent="  ")
     for w in landmarks.warnings:
         lines += textwrap.wrap(f"warning: {w}", width_chars, subsequent_indent="  ")
     return lines
 
 
-def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max_panels: int = 2):
-    """A matplotlib figure of the landmarks over sagittal slice(s) of ``image``.
+def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max_panels: int = 2,
+              known: Landmarks | None = None):
+    """A matplotlib figure of the landmarks over sagittal slice(s) of ``image`` (and of ``known`` levels, crosses).
 
     One panel through the median landmark position; a second one when the landmarks
     spread more than 15 mm left-right (scoliosis, oblique scans).
@@ -73,7 +78,7 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
     panel_w = 4.5 * ny / max(ny, nz)
     panel_h = 4.5 * nz / max(ny, nz)
     width = max(panel_w * len(slices), 3.0) + 0.2
-    notes = qc_notes(landmarks, width_chars=int((width - 0.1) * 14))  # monospace, size 7: about 14 characters an inch
+    notes = qc_notes(landmarks, width_chars=int((width - 0.1) * 14), known=known)  # monospace, size 7: about 14 characters an inch
     notes_h = NOTE_LINE_IN * len(notes) + (0.08 if notes else 0.0)
     height = panel_h + (0.5 if title else 0.1) + notes_h
     fig = Figure(figsize=(width, height), dpi=110)
@@ -92,6 +97,10 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
             if sel.any():
                 ax.scatter(uv[sel, 0], uv[sel, 1], s=size, c=[c for c, k in zip(colours, sel) if k], edgecolors="black",
                            linewidths=0.8, marker=marker, zorder=3)
+        if known:
+            kijk = world_to_voxel(iso.affine, known.positions_mm)
+            ax.scatter(ny - (kijk[:, 1] + 0.5) * step, (kijk[:, 2] + 0.5) * step, s=140, c="white", marker="x",
+                       linewidths=2.0, zorder=3.5)  # over the markers, under the names
         for p, col, (u, v) in zip(landmarks, colours, uv):
             if not p.is_disc:
                 ax.text(u - 7, v, p.name, color=col, fontsize=11, fontweight="bold", va="center", ha="right",
@@ -111,9 +120,9 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
     return fig
 
 
-def qc_png(image: Volume, landmarks: Landmarks, title: str | None = None) -> bytes:
+def qc_png(image: Volume, landmarks: Landmarks, title: str | None = None, known: Landmarks | None = None) -> bytes:
     """The QC picture as PNG bytes."""
-    fig = qc_figure(image, landmarks, title=title)
+    fig = qc_figure(image, landmarks, title=title, known=known)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1})  # half the encoding time of the default, 1.2x the size
     return buf.getvalue()

@@ -331,7 +331,8 @@ def render_outputs(lms: Landmarks, formats, image: Volume | None = None, info: O
 
             if image is None:
                 raise ValueError("the QC picture needs the image")
-            out[f] = qc_png(image, lms, title=(info.image_path if info and info.image_path else None))
+            out[f] = qc_png(image, lms, title=(info.image_path if info and info.image_path else None),
+                            known=info.known if info else None)
         else:
             raise ValueError(f"unknown output format {f!r}")
     return out
