@@ -122,7 +122,7 @@ def test_qc_picture_lists_confidence_and_warnings_below_the_slice(lms, image):
     assert notes[0] == f"confidence of the {len(conf)} vertebrae: median {np.median(conf):.2f}, lowest {conf[0]:.2f}"
     assert notes[1].startswith("warning: S1 not detected") and len(notes) == 4 and all(len(n) <= 60 for n in notes)
     assert qc_notes(Landmarks([], image.geometry)) == []
-    known = Landmarks([Landmark("L3", lms["L3"].position_mm)])
+    known = Landmarks([Landmark("L5", lms["L5"].position_mm)])
     assert qc_notes(warned, width_chars=60, known=known)[1].startswith("names follow the known levels given")
 
     def height(png: bytes) -> int:  # from the PNG header
