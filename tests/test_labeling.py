@@ -157,16 +157,6 @@ def test_names_counted_beyond_the_channels_are_flagged():
     assert not any("beyond the levels" in w for w in dec.warnings)
 
 
-@pytest.mark.parametrize("bias,names", [(0.0, ["L1", "L2", "L3"]), (1.0, ["T12", "L1", "L2"])])
-def test_thoracic_bias_lifts_an_under_firing_thoracic_channel(bias, names):
-    cents = _chain(3)
-    # each body's own channel reads 0.8 and the next caudal one 0.9: a chain named one level low
-    maps = 0.8 * _maps(cents, ["T12", "L1", "L2"]) + 0.9 * _maps(cents, ["L1", "L2", "L3"])
-    any_map = _maps(cents, ["L1"] * 3, levels=["L1"])[0]
-    dec = decode(maps, LEVELS, SP, any_map, None, DecodeConfig(thoracic_bias=bias))
-    assert [p.name for p in dec.points] == names
-
-
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]
@@ -272,34 +262,6 @@ def test_calibrate_inverts_the_weighted_loss_optimum(w):
     assert np.allclose(calibrate(y, w), p)
     assert np.all(np.diff(calibrate(np.linspace(0, 1, 11), w)) >= 0)  # order kept
     assert np.array_equal(calibrate(y, 0.0), y)
-
-
-def test_context_evidence_places_an_unanchored_chain():
-    # flat level heatmaps (no level identity), context says L2..L4: the names follow the context
-    ev = np.full((3, len(LEVELS)), 0.5)
-    ctx = np.full((3, len(LEVELS)), 0.02)
-    for m, n in enumerate(["L2", "L3", "L4"]):
-        ctx[m, LEVELS.index(n)] = 0.8
-    assert name_chain(ev, LEVELS, [35.0, 35.0], context=ctx).names == ["L2", "L3", "L4"]
-    ignored = name_chain(ev, LEVELS, [35.0, 35.0], config=DecodeConfig(context_weight=0.0), context=ctx)
-    assert ignored.names == name_chain(ev, LEVELS, [35.0, 35.0]).names != ["L2", "L3", "L4"]
-
-
-def test_decode_asks_the_context_at_the_chain_nodes():
-    cents = _chain(4)
-    maps = _maps(cents, ["L1", "L1", "L1", "L1"])  # every centre looks like L1
-    asked = []
-
-    def context(voxels):
-        asked.append(np.array(voxels))
-        out = np.full((len(voxels), len(LEVELS)), 0.02)
-        for m, n in enumerate(["L3", "L4", "L5", "S1"]):
-            out[m, LEVELS.index(n)] = 0.9
-        return out
-
-    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(context_weight=2.0), context)
-    assert [p.name for p in dec.points] == ["L3", "L4", "L5", "S1"]
-    assert np.allclose(asked[0], np.array(cents, float), atol=0.2)
 
 
 def test_a_known_level_names_a_chain_the_level_maps_place_one_level_off():

@@ -15,9 +15,8 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
    anatomy. Without S1, the level heatmaps choose where the sequence sits (optionally
-   turned into probabilities first, :func:`calibrate`; off by default, see its note), together
-   with a second level evidence when one is given (``context``: the level channels of a coarse
-   model that sees the whole field of view).
+   turned into probabilities first, :func:`calibrate`; off by default, see its note). Vertebrae
+   whose names a person knows fix the names like the S1 anchor, and over it.
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
@@ -36,7 +35,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,11 +87,6 @@ class DecodeConfig:
             (the "without S1 head" ablation, and models trained without one).
         pos_weight: Foreground weight of the loss the level heatmaps were trained with; above 0 their
             values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
-        context_weight: Weight of the context evidence (level channels of a coarse model that sees the
-            whole field of view) against the level heatmaps in the names' log-score; 0: ignored.
-        thoracic_bias: Added to the log-evidence of every thoracic name in the sequence decoder: a prior
-            correction for thoracic channels that under-fire on real scans (learned mostly from phantoms), which
-            names thoracic bodies one level low. 0: none.
         coverage_threshold: When no level heatmap reaches this value at any centre of the chain, the
             vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
             and a warning says so; set per model, below the values its own levels reach on real scans.
@@ -119,8 +113,6 @@ class DecodeConfig:
     emission_floor: float = 0.05
     use_s1_head: bool = True
     pos_weight: float = 0.0
-    context_weight: float = 1.0
-    thoracic_bias: float = 0.0
     coverage_threshold: float | None = None
     known_match_mm: float = 20.0
 
@@ -335,7 +327,6 @@ def name_chain(
     links_mm=None,
     anchor: int | None = None,
     config: DecodeConfig | None = None,
-    context: np.ndarray | None = None,
     edge_nodes: np.ndarray | None = None,
     known: Mapping[int, str] | None = None,
 ) -> ChainNames:
@@ -348,9 +339,6 @@ def name_chain(
         links_mm: (M-1,) lengths of the chain links (for gap detection); None: no gaps.
         anchor: Index of the node that is S1 (found in the S1 head), or None.
         config: Decoding parameters.
-        context: (M, C) second level evidence with the same columns, such as the level channels
-            of a coarse model that sees the whole field of view; its log-shares are added with
-            weight :attr:`DecodeConfig.context_weight`. None: level heatmaps only.
         edge_nodes: (M,) True for a node on a body cut by the image edge, whose links are no reference
             spacing for gap detection; None: none.
         known: Node index -> name, for vertebrae whose names are known (given by a person); fixed like the
@@ -375,10 +363,6 @@ def name_chain(
     edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
     jumps = _jump_options(links, cfg.gap_ratio, ~(edge[:-1] | edge[1:]))
     log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
-    if context is not None and cfg.context_weight > 0:
-        ctx_rel, ctx_floor = _log_shares(np.clip(np.asarray(context, dtype=np.float64), 0.0, 1.0), cfg.emission_floor)
-        log_rel = log_rel + cfg.context_weight * ctx_rel
-        log_floor = log_floor + cfg.context_weight * ctx_floor
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
     standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
     for variant in VARIANTS:
@@ -386,8 +370,6 @@ def name_chain(
         emis = np.empty((m_nodes, len(seq)))
         for k, name in enumerate(seq):
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
-            if anatomy.region(name) == "thoracic":
-                emis[:, k] += cfg.thoracic_bias
         if any(name not in seq for name in fixed.values()):
             continue  # a fixed name this variant lacks (L6, T13, T12 with 11 thoracic, ...)
         for node, name in fixed.items():
@@ -507,7 +489,6 @@ def decode(
     any_map: np.ndarray | None = None,
     s1_map: np.ndarray | None = None,
     config: DecodeConfig | None = None,
-    context: Callable[[np.ndarray], np.ndarray] | None = None,
     known: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Decoding:
     """Decode heatmaps on a RAS-aligned isotropic grid into named vertebral centres.
@@ -519,9 +500,6 @@ def decode(
         any_map: (X, Y, Z) "any vertebra centre" heatmap; None: the sum of the level maps.
         s1_map: (X, Y, Z) S1 heatmap; None: no anchor.
         config: Decoding parameters.
-        context: Second level evidence for the naming: called with the (M, 3) voxel positions of
-            the chain in this grid, returns (M, C) values in the order of ``levels`` (see
-            ``context`` of :func:`name_chain`). None: level heatmaps only.
         known: ``(name, voxel)`` pairs, vertebrae whose names a person knows, at fractional voxel positions of
             this grid: each is matched to the chain's nearest centre (within :attr:`DecodeConfig.known_match_mm`;
             a candidate centre is added there when none is found near it) and the names follow from them instead
@@ -583,13 +561,12 @@ def decode(
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     strongest = float(evidence.max())
     evidence = calibrate(evidence, cfg.pos_weight)
-    ctx = context(cpos) if context is not None and cfg.context_weight > 0 else None
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     top = level_maps.shape[3] - 1
     edge = (np.minimum(cpos[:, 2], top - cpos[:, 2]) * spacing_mm) <= cfg.edge_mm
     if fixed:
         try:
-            named = name_chain(evidence, levels, links, None, cfg, ctx, edge, known=fixed)
+            named = name_chain(evidence, levels, links, None, cfg, edge, known=fixed)
         except ValueError as exc:
             given = ", ".join(f"{n} (vertebra {i + 1} of {len(cpos)} from the top)" for i, n in sorted(fixed.items()))
             raise KnownLevelError(f"no naming of the vertebrae found agrees with the known levels {given}: each "
@@ -600,14 +577,14 @@ def decode(
                             "known levels were followed")
     else:
         try:
-            named = name_chain(evidence, levels, links, anchor, cfg, ctx, edge)
+            named = name_chain(evidence, levels, links, anchor, cfg, edge)
         except ValueError:
-            named = name_chain(evidence, levels, links, None, cfg, ctx, edge)
+            named = name_chain(evidence, levels, links, None, cfg, edge)
             warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
                             "heatmaps")
         probability = named.probability
         if anchor is not None:
-            free = name_chain(evidence, levels, links, None, cfg, ctx, edge)
+            free = name_chain(evidence, levels, links, None, cfg, edge)
             # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
             probability = (anchor_value * named.probability
                            + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))

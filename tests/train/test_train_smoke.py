@@ -97,25 +97,6 @@ def test_tuning_samples_every_window(tmp_path):
     assert [s.truth.names[0] for s in every if s.variant == "random_k2"] == ["L1", "L2", "L3", "L4"]
 
 
-def test_release_with_a_context_model(tiny_data, tmp_path):
-    from spinemark.methods.dualhead import DualHeadMethod
-    from spinemark.train.release import release
-
-    common = dict(data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1, levels=("L3", "L4", "L5", "S1"),
-                  width=4, patch_size=(8, 8, 16), batch_size=2, iterations=1, eval_every=1)
-    run = tmp_path / "run"
-    train(TrainConfig(output=str(run), **common))
-    ctx = train(TrainConfig(output=str(tmp_path / "ctx"), spacing_mm=6.0, **common))
-    dst = release(run, tiny_data, "tiny_v2", "2", tmp_path / "weights", context=ctx)
-    meta = read_metadata(dst)
-    assert meta["context"] == "weights.pt" and (tmp_path / "weights" / "weights.json").is_file()
-    assert "context_weight" in meta["decode"]
-    assert len((run / "tune_decode.txt").read_text().splitlines()) == 3 * 5 * 2 * 2 * 4 + 1
-    method = DualHeadMethod(dst)  # finds the context model beside the weights
-    assert method.context is not None and method.context.spacing_mm == 6.0
-    assert method.model_info["context"]["sha256"] == method.context.model_info["sha256"]
-
-
 def test_discover_landmarks_json_folder(tmp_path):
     import nibabel as nib
     import numpy as np

@@ -65,24 +65,11 @@ class DualHeadMethod:
         weights: Path of a ``.pt`` weights file with its ``.json`` metadata beside it.
         decode: Decoding parameters (:class:`spinemark.labeling.DecodeConfig`).
         threads: torch CPU threads; None: the CPUs this process may use.
-        context: Weights of a context model: a dual-head model at a coarser spacing whose level
-            channels, read at the chain's centres, are a second level evidence for the naming
-            (``DecodeConfig.context_weight``). None: the one named in the metadata
-            (``"context"``, a file beside the weights), if any.
-        flip_lr: Also run the network on the input mirrored left-right and average the two outputs
-            (test-time augmentation; training mirrors patches at random). Doubles the network time.
-        pad_mm: Zero input added above and below the image along the superior axis before the network (and cut
-            from its outputs), as training shows a field-of-view crop: zeros beyond the cut, not the end of the
-            array. 0: none (measured worse; see ``benchmarks/README.md``).
-        ensemble: Weights of further models whose heatmaps are averaged with this one's (each must share its
-            spacing, normalisation and channels). Each adds one network's time.
     """
 
     name = "dualhead"
 
-    def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None,
-                 context: str | Path | None = None, flip_lr: bool = False, pad_mm: float = 0.0,
-                 ensemble: list[str | Path] | tuple[str | Path, ...] = ()):
+    def __init__(self, weights: str | Path, decode: labeling.DecodeConfig | None = None, threads: int | None = None):
         self.weights = Path(weights)
         self.metadata = read_metadata(self.weights)
         # decoding defaults shipped with the weights (chosen on tuning cases), then the caller's
@@ -92,17 +79,6 @@ class DualHeadMethod:
         self.decode_overrides = {k: v for k, v in dataclasses.asdict(self.decode_config).items()
                                  if v != getattr(shipped, k)}
         self.threads = threads
-        self.flip_lr = bool(flip_lr)
-        self.pad_mm = float(pad_mm)
-        if context is None and self.metadata.get("context"):
-            context = self.weights.parent / self.metadata["context"]
-        self.context = DualHeadMethod(context, threads=threads) if context else None
-        self.members = [DualHeadMethod(w, threads=threads) for w in ensemble]
-        for member in self.members:
-            for key in ("spacing_mm", "normalisation", "channels"):
-                if member.metadata.get(key) != self.metadata.get(key):
-                    raise ValueError(f"{member.weights}: ensemble member's {key} {member.metadata.get(key)!r} differs "
-                                     f"from {self.weights}'s {self.metadata.get(key)!r}")
         self._model = None
         self._sha256 = None
 
@@ -114,14 +90,6 @@ class DualHeadMethod:
                 "sha256": self._sha256}
         if self.decode_overrides:
             info["decode"] = dict(self.decode_overrides)
-        if self.flip_lr:
-            info["flip_lr"] = True
-        if self.pad_mm:
-            info["pad_mm"] = self.pad_mm
-        if self.context is not None:
-            info["context"] = self.context.model_info
-        if self.members:
-            info["ensemble"] = [m.model_info for m in self.members]
         return info
 
     @property
@@ -152,27 +120,10 @@ class DualHeadMethod:
         return canonical_input(volume, self.spacing_mm, (norm.get("low", PERCENTILES[0]), norm.get("high", PERCENTILES[1])))
 
     def heatmaps(self, canon: Volume) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network output on a canonical input: ``(level channels, s1)``; with :attr:`flip_lr`, the mean of
-        the outputs on the input and on its left-right mirror (canonical axis 0), mirrored back; with
-        :attr:`pad_mm`, run on the input with zeros above and below it (canonical axis 2); with ensemble
-        members, the mean over this model and theirs."""
+        """Raw network output on a canonical input: ``(level channels, s1)``."""
         from spinemark.nets.inference import predict_heatmaps
 
-        pad = int(round(self.pad_mm / self.spacing_mm))
-        data = np.pad(canon.data, ((0, 0), (0, 0), (pad, pad))) if pad else canon.data
-        maps, s1 = predict_heatmaps(self.model(), data)
-        if self.flip_lr:
-            mirrored_maps, mirrored_s1 = predict_heatmaps(self.model(), data[::-1])
-            maps = (maps + mirrored_maps[:, ::-1]) / 2
-            s1 = (s1 + mirrored_s1[::-1]) / 2
-        for member in self.members:
-            member_maps, member_s1 = predict_heatmaps(member.model(), data)
-            maps, s1 = maps + member_maps, s1 + member_s1
-        if self.members:
-            maps, s1 = maps / (1 + len(self.members)), s1 / (1 + len(self.members))
-        if pad:
-            maps, s1 = maps[..., pad:-pad], s1[..., pad:-pad]
-        return maps, s1
+        return predict_heatmaps(self.model(), canon.data)
 
     def level_maps(self, maps: np.ndarray) -> np.ndarray:
         """The channels of head 1 that are levels, in the order of :attr:`levels`."""
@@ -182,38 +133,16 @@ class DualHeadMethod:
             return maps[index[0]: index[0] + len(index)]  # a view: no copy of the maps
         return maps[index]
 
-    def context_maps(self, volume: Volume) -> tuple[Volume, np.ndarray] | None:
-        """The context model's canonical input and level channels for ``volume`` (None without a context model)."""
-        if self.context is None:
-            return None
-        canon = self.context.canonical(volume)
-        return canon, self.context.level_maps(self.context.heatmaps(canon)[0])
-
-    def context_evidence(self, canon: Volume, context: tuple[Volume, np.ndarray]):
-        """Function from (M, 3) voxels of ``canon`` to the context model's (M, C) level values there,
-        in the order of :attr:`levels` (0 for a level the context model does not cover)."""
-        ctx_canon, ctx_maps = context
-        cols = [self.context.levels.index(n) if n in self.context.levels else None for n in self.levels]
-
-        def evidence(voxels: np.ndarray) -> np.ndarray:
-            out = np.zeros((len(voxels), len(cols)))
-            for i, v in enumerate(ctx_canon.world_to_voxel(canon.voxel_to_world(voxels))):
-                out[i] = [labeling.sample_max(ctx_maps[c], v) if c is not None else 0.0 for c in cols]
-            return out
-
-        return evidence
-
     def decode(self, canon: Volume, maps: np.ndarray, s1: np.ndarray, config: labeling.DecodeConfig | None = None,
-               context: tuple[Volume, np.ndarray] | None = None, known: Landmarks | None = None) -> labeling.Decoding:
-        """Named centres (voxels of ``canon``) from its heatmaps and the :meth:`context_maps`, if any;
-        ``config`` overrides the decoding defaults; ``known``: vertebrae whose names a person knows (world mm).
+               known: Landmarks | None = None) -> labeling.Decoding:
+        """Named centres (voxels of ``canon``) from its heatmaps; ``config`` overrides the decoding defaults;
+        ``known``: vertebrae whose names a person knows (world mm).
 
         Raises:
             InputError: Known levels that are no vertebrae, or that the vertebrae found cannot carry.
         """
         channels = list(self.metadata["channels"])
         any_map = maps[channels.index("any")] if "any" in channels else None
-        evidence = self.context_evidence(canon, context) if context is not None else None
         given = []
         for p in known or ():
             if p.is_disc:
@@ -221,7 +150,7 @@ class DualHeadMethod:
             given.append((p.name, canon.world_to_voxel(p.position_mm)))
         try:
             return labeling.decode(self.level_maps(maps), list(self.levels), self.spacing_mm, any_map, s1,
-                                   config or self.decode_config, evidence, given)
+                                   config or self.decode_config, known=given)
         except labeling.KnownLevelError as exc:
             raise InputError(canon.path, f"known levels: {exc}") from exc
 
@@ -236,21 +165,18 @@ class DualHeadMethod:
         (world mm of ``volume``), which then fix the names instead of the S1 head (see :func:`labeling.decode`)."""
         check_volume(volume)
         timings = {}
-        nets = [self, *self.members, *([self.context] if self.context is not None else [])]
-        if any(m._model is None for m in nets):
+        if self._model is None:
             t0 = time.perf_counter()  # first call: importing torch and loading weights, not the network's time
-            for m in nets:
-                m.model()
+            self.model()
             timings["load"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         canon = self.canonical(volume)
         timings["resample"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         maps, s1 = self.heatmaps(canon)
-        context = self.context_maps(volume)
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        dec = self.decode(canon, maps, s1, context=context, known=known)
+        dec = self.decode(canon, maps, s1, known=known)
         landmarks = self.landmarks(volume, canon, dec)
         timings["decode"] = time.perf_counter() - t0
         return Prediction(landmarks, warnings=list(dec.warnings), timings=timings)
@@ -262,24 +188,15 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Args:
         weights: Weights file; None: the shipped default (``spinemark/weights/dualhead_v13.pt``).
-        **options: ``threads`` (int), ``context`` (weights of a context model), ``flip_lr`` (bool), ``pad_mm``
-            (float), ``ensemble`` (list of weights; all see :class:`DualHeadMethod`) and decoding parameters (fields of
-            :class:`spinemark.labeling.DecodeConfig`, e.g. ``peak_threshold=0.3``); they override
-            the ``decode`` defaults stored in the weights metadata.
+        **options: ``threads`` (int) and decoding parameters (fields of :class:`spinemark.labeling.DecodeConfig`,
+            e.g. ``peak_threshold=0.3``); they override the ``decode`` defaults stored in the weights metadata.
 
     Raises:
         FileNotFoundError: No weights given and none shipped.
     """
     threads = options.pop("threads", None)
-    context = options.pop("context", None)
-    flip_lr = options.pop("flip_lr", False)
-    pad_mm = options.pop("pad_mm", 0.0)
-    ensemble = options.pop("ensemble", ())
-    if isinstance(ensemble, str | Path):
-        ensemble = [ensemble]
     path = weights or default_weights_path()
     decode = None
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
-    return DualHeadMethod(path, decode=decode, threads=threads, context=context, flip_lr=flip_lr, pad_mm=pad_mm,
-                          ensemble=ensemble)
+    return DualHeadMethod(path, decode=decode, threads=threads)

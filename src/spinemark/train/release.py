@@ -42,9 +42,6 @@ GRID = {"peak_threshold": (0.25, 0.15, 0.35), "s1_threshold": (0.5, 0.3, 0.2, 0.
 """Decoding settings tried on the tuning cases; a tie keeps the earlier setting (the default peak
 threshold first, the more cautious S1 thresholds first, no lower threshold at the image edge first)."""
 
-CONTEXT_GRID = {"context_weight": (0.0, 0.5, 1.0, 2.0)}
-"""Also tried when the model has a context model (a tie keeps the earlier: without context first)."""
-
 TUNING_VARIANTS = ("full", "pelvic", "lumbosacral", "upper_lumbar", "mid_lumbar", "s1_edge",
                    "random_k2", "random_k3", "random_k4", "random_k5")
 """Field-of-view variants of the tuning cases that the decoding is scored on."""
@@ -58,15 +55,15 @@ class _CachedDecoder:
     def __init__(self, method):
         self.method = method
         self.config = method.decode_config
-        self._cache: dict[int, tuple] = {}  # id(volume) -> (canonical input, level maps, S1 map, context maps)
+        self._cache: dict[int, tuple] = {}  # id(volume) -> (canonical input, level maps, S1 map)
 
     def predict(self, volume, known=None) -> Prediction:
         """Decode ``volume`` with ``self.config`` (the caller keeps the volumes alive, so ids stay unique)."""
         if id(volume) not in self._cache:
             canon = self.method.canonical(volume)
-            self._cache[id(volume)] = (canon, *self.method.heatmaps(canon), self.method.context_maps(volume))
-        canon, maps, s1, context = self._cache[id(volume)]
-        dec = self.method.decode(canon, maps, s1, self.config, context, known)
+            self._cache[id(volume)] = (canon, *self.method.heatmaps(canon))
+        canon, maps, s1 = self._cache[id(volume)]
+        dec = self.method.decode(canon, maps, s1, self.config, known)
         return Prediction(self.method.landmarks(volume, canon, dec), warnings=list(dec.warnings))
 
 
@@ -82,12 +79,9 @@ def tuning_samples(cases: list[Case], variants=TUNING_VARIANTS, seed: int = 0, a
 
 
 def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = None,
-                  variants=TUNING_VARIANTS, seed: int = 0, context: str | Path | None = None,
-                  all_windows: bool = False) -> tuple[dict, list[str]]:
-    """Best decoding setting of ``grid`` on the field-of-view variants of ``cases`` (:func:`tuning_samples`).
-
-    With a ``context`` model (:class:`~spinemark.methods.dualhead.DualHeadMethod`), the default grid
-    also tries the weights of :data:`CONTEXT_GRID`.
+                  variants=TUNING_VARIANTS, seed: int = 0, all_windows: bool = False) -> tuple[dict, list[str]]:
+    """Best decoding setting of ``grid`` (default :data:`GRID`) on the field-of-view variants of ``cases``
+    (:func:`tuning_samples`).
 
     Returns:
         ``(setting, lines)``: the chosen setting and one line per setting tried (identification
@@ -95,8 +89,8 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     """
     from spinemark.methods.dualhead import DualHeadMethod
 
-    method = DualHeadMethod(weights, context=context)
-    grid = grid or (GRID | CONTEXT_GRID if method.context is not None else GRID)
+    method = DualHeadMethod(weights)
+    grid = grid or GRID
     cached = _CachedDecoder(method)
     samples = tuning_samples(cases, variants, seed, all_windows)
     if not samples:
@@ -123,12 +117,10 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
 
 
 def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
-            overwrite: bool = False, context: str | Path | None = None, all_windows: bool = False) -> Path:
+            overwrite: bool = False, all_windows: bool = False) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
 
-    Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. A
-    ``context`` model's weights (``.pt`` and ``.json``) are copied beside them and named in the
-    metadata, so that :class:`~spinemark.methods.dualhead.DualHeadMethod` loads both.
+    Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder.
 
     Raises:
         OutputError: ``out/<name>.pt`` exists and ``overwrite`` is False.
@@ -136,10 +128,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     """
     run, out = Path(run), Path(out)
     dst = out / f"{name}.pt"
-    ctx_src = Path(context) if context else None
-    ctx_dst = out / ctx_src.name if ctx_src else None
-    outputs = [dst, dst.with_suffix(".json")] + ([ctx_dst, ctx_dst.with_suffix(".json")] if ctx_dst else [])
-    for path in outputs:  # refuse before the tuning, not after it
+    for path in (dst, dst.with_suffix(".json")):  # refuse before the tuning, not after it
         if path.exists() and not overwrite:
             raise OutputError(path, "exists; use --overwrite to replace it")
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
@@ -150,7 +139,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
-    setting, lines = tune_decoding(run / "weights.pt", cases, context=ctx_src, all_windows=all_windows)
+    setting, lines = tune_decoding(run / "weights.pt", cases, all_windows=all_windows)
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     meta = read_metadata(run / "weights.pt")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
@@ -160,11 +149,7 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
-    files = {dst: (run / "weights.pt").read_bytes()}
-    if ctx_src:
-        meta["context"] = ctx_dst.name
-        files |= {ctx_dst: ctx_src.read_bytes(), ctx_dst.with_suffix(".json"): ctx_src.with_suffix(".json").read_bytes()}
-    files[dst.with_suffix(".json")] = (json.dumps(meta, indent=2) + "\n").encode()
+    files = {dst: (run / "weights.pt").read_bytes(), dst.with_suffix(".json"): (json.dumps(meta, indent=2) + "\n").encode()}
     write_files(files, overwrite=overwrite)
     return dst
 
@@ -180,14 +165,13 @@ def main(argv=None) -> int:
     ap.add_argument("--version", required=True)
     ap.add_argument("--out", required=True, help="folder for <name>.pt and <name>.json")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
-    ap.add_argument("--context", default=None, help="weights of a context model to release with it (copied beside)")
     ap.add_argument("--all-windows", action="store_true",
                     help="tune on every window of k = 2..5 consecutive labelled vertebrae, not one seeded window per k")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite,
-                      context=args.context, all_windows=args.all_windows)
+                      all_windows=args.all_windows)
     except (SpinemarkError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 1
