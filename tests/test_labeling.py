@@ -314,3 +314,14 @@ def test_a_known_name_fixes_its_node_and_the_variant():
     assert name_chain(ev, LEVELS, [35.0, 35.0], known={2: "L6"}).names == ["L4", "L5", "L6"]
     with pytest.raises(ValueError):
         name_chain(ev, LEVELS, [35.0, 35.0], known={0: "S1", 2: "L5"})
+
+
+def test_an_unanchored_chain_names_its_runner_up_and_an_anchored_one_does_not():
+    cents = _chain(3)
+    maps = _maps(cents, ["L2", "L3", "L4"]) + 0.6 * _maps(cents, ["L1", "L2", "L3"])  # L1..L3 a close second
+    free = decode(maps, LEVELS, SP, maps.max(0))
+    assert [p.name for p in free.points] == ["L2", "L3", "L4"]
+    runner = [w for w in free.warnings if w.startswith("next most likely names")]
+    assert len(runner) == 1 and runner[0].startswith("next most likely names: L1..L3 (probability 0.")
+    s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]
+    assert not any(w.startswith("next most likely") for w in decode(maps, LEVELS, SP, maps.max(0), s1).warnings)

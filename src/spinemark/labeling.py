@@ -435,6 +435,17 @@ def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.nda
     return [*chain, s1]
 
 
+def _runner_up(named: ChainNames) -> list[str]:
+    """A warning naming the second most likely naming of an unanchored chain, the first thing to check."""
+    others = sorted(((p, k) for k, p in named.alternatives.items() if list(k) != named.names), reverse=True)
+    if not others or not named.names:
+        return []
+    p, names = others[0]
+    span = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+    return [f"next most likely names: {span} (probability {p:.2f}, against {named.probability:.2f} for the names "
+            "given)"]
+
+
 def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_mm: float,
                  match_mm: float) -> dict[int, str]:
     """Chain node index -> known name, each known vertebra matched to the nearest chain centre."""
@@ -598,6 +609,8 @@ def decode(
             warnings.append("S1 not detected (out of view, or missed by the S1 head): names come from the level "
                             "heatmaps alone and are often one level off on a small field of view; check them")
     warnings.extend(named.warnings)
+    if not named.anchored:
+        warnings.extend(_runner_up(named))
     warnings.extend(_coverage_warnings(named.names, levels, named.anchored, strongest, cfg))
     points = [
         DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
