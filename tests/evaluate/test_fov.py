@@ -121,6 +121,7 @@ def test_benchmark_oracle_fp_and_failures():
                               all_windows=True)  # 5 labelled: 4 windows of 2, 2 of 4, per case
     assert [r.variant for r in every] == (["full"] + ["random_k2"] * 4 + ["random_k4"] * 2) * 2
     assert len({r.box for r in every if r.variant == "random_k2"}) == 4
+    assert every[0].row()["predicted"] == " ".join(LUMBAR) and every[1].row()["predicted"] == "L1 L2"
     # a method that names every lumbar level whatever the crop: the cut-away ones are false positives
     res2 = run_fov_benchmark(OracleMethod(truth, crop_aware=False), cases, ["pelvic"], loader=loader)
     m = summarize_variants(res2)["X"]["pelvic"]

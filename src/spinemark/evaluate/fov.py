@@ -330,7 +330,7 @@ class VariantResult:
     """One (case, variant) of the benchmark: its score, and the method's error if it failed.
 
     ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted); ``warnings`` are
-    the prediction's.
+    the prediction's; ``predicted`` the names of the predicted vertebrae, cranial to caudal.
     """
 
     case: str
@@ -342,6 +342,7 @@ class VariantResult:
     box: tuple | None = None
     confidence: float | None = None
     warnings: tuple[str, ...] = ()
+    predicted: tuple[str, ...] = ()
 
     def row(self) -> dict:
         row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
@@ -351,6 +352,7 @@ class VariantResult:
         row["crop_box"] = "" if self.box is None else f"{list(self.box[0])}-{list(self.box[1])}"
         row["error"] = self.error or ""
         row["warnings"] = " | ".join(self.warnings)
+        row["predicted"] = " ".join(self.predicted)
         return row
 
 
@@ -361,15 +363,12 @@ def middle_vertebra(truth: Landmarks) -> Landmarks:
     return Landmarks([verts[(len(verts) - 1) // 2]] if verts else [])
 
 
-def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = None
-                    ) -> tuple[ScanScore, float, str | None, float | None, tuple[str, ...]]:
+def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = None, case: str = "",
+                    subset: str = "") -> VariantResult:
     """Run ``method.predict`` on one sample (with ``known`` levels, if any) and score it.
 
     A method that raises scores as an empty prediction (every vertebra missed), and the error is
-    returned, so a method that fails on hard inputs cannot look better for it.
-
-    Returns:
-        ``(score, seconds, error or None, median confidence of the predicted vertebrae or None, warnings)``.
+    kept, so a method that fails on hard inputs cannot look better for it.
     """
     from spinemark.landmarks import Landmarks as _L
 
@@ -384,7 +383,9 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
     dt = time.perf_counter() - t0
     verts = pred.vertebrae()
     conf = float(np.median([p.confidence for p in verts.points])) if len(verts) else None
-    return score_scan(verts, sample.truth, labelled=sample.labelled), dt, err, conf, warnings
+    names = tuple(sorted(verts.names, key=anatomy.order))
+    return VariantResult(case, subset, sample.variant, score_scan(verts, sample.truth, labelled=sample.labelled), dt,
+                         err, sample.box, conf, warnings, names)
 
 
 def run_fov_benchmark(
@@ -430,8 +431,7 @@ def run_fov_benchmark(
                 samples = []
             for sample in samples:
                 known = middle_vertebra(sample.truth) if known_middle else None
-                score, dt, err, conf, warnings = evaluate_sample(method, sample, known)
-                out.append(VariantResult(case.key, case.subset, v, score, dt, err, sample.box, conf, warnings))
+                out.append(evaluate_sample(method, sample, known, case.key, case.subset))
     return out
 
 

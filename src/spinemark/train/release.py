@@ -100,7 +100,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
         cached.config = dataclasses.replace(base, **setting)
-        scores = [(s.variant, evaluate_sample(cached, s)[0]) for s in samples]
+        scores = [(s.variant, evaluate_sample(cached, s).score) for s in samples]
         rates = {v: summarize([sc for vv, sc in scores if vv == v])["identification_rate"]
                  for v in variants if any(vv == v for vv, _ in scores)}
         mean_rate = float(np.mean(list(rates.values())))
