@@ -325,14 +325,3 @@ def test_an_unanchored_chain_names_its_runner_up_and_an_anchored_one_does_not():
     assert len(runner) == 1 and runner[0].startswith("next most likely names: L1..L3 (probability 0.")
     s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]
     assert not any(w.startswith("next most likely") for w in decode(maps, LEVELS, SP, maps.max(0), s1).warnings)
-
-
-def test_top_weight_discounts_the_most_cranial_body():
-    ev = np.full((2, len(LEVELS)), 0.01)
-    ev[0, LEVELS.index("L1")] = 0.9  # the topmost body reads L1
-    ev[1, LEVELS.index("L3")], ev[1, LEVELS.index("L2")] = 0.5, 0.3  # the bottommost reads L3, L2 a second
-    assert name_chain(ev, LEVELS, [35.0]).names == ["L1", "L2"]
-    assert name_chain(ev, LEVELS, [35.0], config=DecodeConfig(top_weight=0.0)).names == ["L2", "L3"]
-    one = np.full((1, len(LEVELS)), 0.01)
-    one[0, LEVELS.index("L4")] = 0.9  # a single body is its own evidence whatever the weight
-    assert name_chain(one, LEVELS, config=DecodeConfig(top_weight=0.0)).names == ["L4"]

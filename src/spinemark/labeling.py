@@ -83,9 +83,6 @@ class DecodeConfig:
             within ``edge_mm`` of the image edge) is a gap (a missed vertebra).
         variant_penalty: Log-score cost of each non-standard region count (T13, 11 thoracic, L6, 4 lumbar).
         emission_floor: Added to heatmap values before taking logs.
-        top_weight: Weight of the most cranial body's level evidence in the names' log-score (chains of two or more):
-            the level channels name the topmost body of a small view worst (top-1 29..55% against 75..79% for the
-            bottommost on the tuning cases' windows). 1: as every other body.
         use_s1_head: Anchor the names on the S1 head; False: names from the level heatmaps alone
             (the "without S1 head" ablation, and models trained without one).
         pos_weight: Foreground weight of the loss the level heatmaps were trained with; above 0 their
@@ -114,7 +111,6 @@ class DecodeConfig:
     gap_ratio: float = 1.6
     variant_penalty: float = 2.0
     emission_floor: float = 0.05
-    top_weight: float = 1.0
     use_s1_head: bool = True
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
@@ -367,9 +363,6 @@ def name_chain(
     edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
     jumps = _jump_options(links, cfg.gap_ratio, ~(edge[:-1] | edge[1:]))
     log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
-    if m_nodes > 1 and cfg.top_weight != 1.0:  # the most cranial body's evidence, trusted less (or more)
-        log_rel[0] *= cfg.top_weight
-        log_floor[0] *= cfg.top_weight
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
     standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
     for variant in VARIANTS:
