@@ -220,3 +220,27 @@ def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
     assert main(["predict", str(img), "-o", str(tmp_path / "d"), "--known", "L3:1,2"]) == 2
     assert main(["predict", str(img), str(img.parent), "-o", str(tmp_path / "d"), "--known", f"L3:{x},{y},{z}"]) == 1
     assert "one image" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def test_a_folder_of_known_levels_serves_a_batch(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from spinemark.io.writers import landmarks_to_slicer_markups, save_volume
+    from spinemark.landmarks import Landmark, Landmarks
+    from spinemark.synth import make_phantom
+
+    ph = make_phantom(preset="lumbosacral", seed=7)
+    inputs = tmp_path / "in"
+    for stem in ("a", "b", "c"):
+        save_volume(ph.image, inputs / f"{stem}.nii.gz")
+    known = tmp_path / "known"
+    known.mkdir()
+    relabelled = Landmarks([Landmark("L4", ph.landmarks["L3"].position_mm)])  # a shifted count, to see it followed
+    (known / "a.mrk.json").write_text(json.dumps(landmarks_to_slicer_markups(relabelled)))
+    (known / "c.landmarks.json").write_text("{not json")
+    out = tmp_path / "out"
+    assert main(["predict", str(inputs), "-o", str(out), "--formats", "json", "--known", str(known)]) == 1
+    assert "c.landmarks.json" in capsys.readouterr().err and not (out / "c.landmarks.json").exists()
+    a = json.loads((out / "a.landmarks.json").read_text())
+    b = json.loads((out / "b.landmarks.json").read_text())
+    assert [p["name"] for p in a["landmarks"]][:2] == ["L1", "L2"] and a["known_levels"][0]["name"] == "L4"
+    assert [p["name"] for p in b["landmarks"]][:2] == ["T12", "L1"] and "known_levels" not in b

@@ -139,7 +139,7 @@ def predict_batch(
     overwrite: bool = False,
     progress: Callable[[Iterable], Iterable] | None = None,
     max_voxels: int = MAX_VOXELS,
-    known: Landmarks | None = None,
+    known: Landmarks | str | Path | None = None,
 ) -> list[FileResult]:
     """Predict every image among ``inputs`` (files or folders, searched recursively).
 
@@ -148,15 +148,20 @@ def predict_batch(
 
     Args:
         progress: Optional wrapper for the loop (e.g. ``tqdm``), owned by the caller.
-        known: As in :func:`predict`; names vertebrae of one image, so only with a single input.
+        known: As in :func:`predict`, for a single input; or a folder of known-level files, one per input that has
+            any, named after its output stem (``<stem>.mrk.json`` or ``<stem>.landmarks.json``, see
+            :func:`known_levels_for`).
 
     Raises:
-        InputError: ``known`` with more than one input.
+        InputError: Known levels (not a folder) with more than one input.
     """
     files = find_inputs(inputs)
-    if known and len(files) > 1:
+    folder = Path(known) if isinstance(known, str | Path) else None
+    if folder is not None and not folder.is_dir():
+        raise InputError(folder, "not a folder of known-level files")
+    if known and folder is None and len(files) > 1:
         raise InputError(None, f"known levels name the vertebrae of one image, and {len(files)} inputs were given; "
-                               "predict them one at a time")
+                               "give a folder of <stem>.mrk.json files instead, or predict them one at a time")
     formats = list(formats)
     stems: dict[str, list[Path]] = {}
     for f in files:
@@ -170,8 +175,9 @@ def predict_batch(
                 f, f"same output name {image_stem(f)!r} as {', '.join(map(str, clash))}; rename one or run them apart"))))
             continue
         try:
+            given = known_levels_for(folder, image_stem(f)) if folder is not None else known
             results.append(predict_file(f, outdir, m, formats=formats, overwrite=overwrite, max_voxels=max_voxels,
-                                        known=known))
+                                        known=given))
         except SpinemarkError as exc:
             log.info("failed: %s", exc)
             results.append(FileResult(f, error=str(exc)))
@@ -179,6 +185,26 @@ def predict_batch(
             log.exception("unexpected failure on %s", f)
             results.append(FileResult(f, error=str(InputError(f, f"{exc.__class__.__name__}: {exc}"))))
     return results
+
+
+KNOWN_SUFFIXES = (".mrk.json", ".landmarks.json")
+"""Names of an input's known-level file in a folder given to :func:`predict_batch`: ``<stem>`` + one of these."""
+
+
+def known_levels_for(folder: str | Path, stem: str) -> Landmarks | None:
+    """The known levels of the input with output stem ``stem`` in ``folder`` (the first of :data:`KNOWN_SUFFIXES`
+    that exists), or None when it has none.
+
+    Raises:
+        InputError: The file exists but cannot be read as landmarks.
+    """
+    from spinemark.io.writers import read_landmarks
+
+    for suffix in KNOWN_SUFFIXES:
+        path = Path(folder) / f"{stem}{suffix}"
+        if path.is_file():
+            return read_landmarks(path)
+    return None
 
 
 def batch_summary_csv(results: Iterable[FileResult]) -> str:

@@ -49,7 +49,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--known", action="append", default=[], metavar="NAME:X,Y,Z|FILE",
                    help="a vertebra whose name you know, at its body centre in RAS mm, or a landmarks/markups file "
                         "of them (repeatable; one input only): the names then agree with it, for a scan that shows "
-                        "neither the sacrum nor C2, e.g. --known L3:12.5,-30,41")
+                        "neither the sacrum nor C2, e.g. --known L3:12.5,-30,41; or a folder holding "
+                        "<stem>.mrk.json (or <stem>.landmarks.json) for the inputs that have known levels")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     common(p)
 
@@ -131,7 +132,9 @@ def _cmd_predict(args) -> int:
             _err(str(exc).strip("'\""))
             return 1
     known = None
-    if args.known:
+    if len(args.known) == 1 and Path(args.known[0]).is_dir():
+        known = Path(args.known[0])  # a folder of <stem>.mrk.json files, one per input that has known levels
+    elif args.known:
         from spinemark.io.writers import read_known_levels
 
         try:
