@@ -120,3 +120,14 @@ def trained_looking_net(**config):
             m.bias.data.uniform_(-0.5, 0.5)  # the wide blocks' last convolutions start at zero
             m.weight.data.normal_(0, 0.3)
     return net.eval()
+
+
+def benchmark_script(relpath: str):
+    """A script of the repository (``benchmarks/<name>.py``, ``benchmarks/training/<name>.py``) imported as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,21 +1,13 @@
 """benchmarks/compare_models.py: the shipping metric and its paired bootstrap over subjects."""
 
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import benchmark_script
+
 FIELDS = ("case", "subset", "variant", "true_levels", "crop_box", "n_identified", "n_true", "error")
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("compare_models", REPO / "benchmarks" / "compare_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _results(path, rows):
@@ -36,7 +28,7 @@ ROWS_A = [("VB1_06", "full", "L1 L2", "", 2, 2), ("VB1_07", "full", "L1 L2", "",
 
 
 def test_metric_groups_series_by_patient_and_bootstraps(tmp_path, capsys):
-    mod = _script()
+    mod = benchmark_script("benchmarks/compare_models.py")
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"vb1_patients": {"P06": ["06", "07"]}}))
     # B identifies one more VB3_02 window: k2 rate 2/8 -> 4/8, mean over the two variants 62.5% -> 75%
@@ -55,7 +47,7 @@ def test_metric_groups_series_by_patient_and_bootstraps(tmp_path, capsys):
 
 
 def test_identical_runs_differ_by_nothing_and_mismatched_runs_are_refused(tmp_path, capsys):
-    mod = _script()
+    mod = benchmark_script("benchmarks/compare_models.py")
     a = _results(tmp_path / "a.csv", ROWS_A)
     assert mod.main([str(a), str(a), "--variants", "full,random_k2", "--draws", "50"]) == 0
     assert "B - A +0.0 points; 95% bootstrap interval over subjects +0.0 .. +0.0" in capsys.readouterr().out
@@ -65,7 +57,7 @@ def test_identical_runs_differ_by_nothing_and_mismatched_runs_are_refused(tmp_pa
 
 
 def test_failed_sample_is_an_error(tmp_path):
-    mod = _script()
+    mod = benchmark_script("benchmarks/compare_models.py")
     path = _results(tmp_path / "a.csv", ROWS_A)
     text = path.read_text().replace("VB3_01,VB3,full,L1 L2,,2,2,", "VB3_01,VB3,full,L1 L2,,2,2,boom")
     path.write_text(text)

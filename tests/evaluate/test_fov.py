@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from eval_fakes import LUMBAR, FailingMethod, OracleMethod, labelled_volume
 
+from helpers import benchmark_script
 from spinemark.evaluate.fov import (
     DEFAULT_VARIANTS,
     Case,
@@ -194,14 +194,6 @@ def _fake_dataset(root: Path):
     return truth
 
 
-def _script(name: str):
-    """A script of ``benchmarks/`` imported as a module."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_load_cases(tmp_path):
     _fake_dataset(tmp_path)
     assert [c.key for c in load_cases(tmp_path)] == ["X_01", "X_02"]
@@ -212,7 +204,7 @@ def test_load_cases(tmp_path):
 
 def test_benchmark_script_end_to_end(tmp_path):
     truth = _fake_dataset(tmp_path / "data")
-    mod = _script("fov_benchmark")
+    mod = benchmark_script("benchmarks/fov_benchmark.py")
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["X_01"], "val": ["X_02"]}))
     out = tmp_path / "out"
@@ -227,7 +219,7 @@ def test_benchmark_script_end_to_end(tmp_path):
 
 def test_a_comma_list_of_cases_longer_than_a_file_name_is_read_as_a_list():
     keys = [f"VB3_{i:02d}" for i in range(1, 53)]  # 363 characters: no file name can be that long
-    assert _script("fov_benchmark").read_cases(",".join(keys), "validation") == keys
+    assert benchmark_script("benchmarks/fov_benchmark.py").read_cases(",".join(keys), "validation") == keys
 
 
 def test_default_variants_listed():
@@ -253,7 +245,7 @@ def test_reread_moves_every_level_one_down(tmp_path):
     _fake_dataset(tmp_path / "data")
     (tmp_path / "data" / "Y").mkdir()
     (tmp_path / "data" / "Y" / "note.txt").write_text("other subset")
-    mod = _script("reread_vb1")
+    mod = benchmark_script("benchmarks/reread_vb1.py")
     out = tmp_path / "reread"
     assert mod.reread(tmp_path / "data", out, subset="X") == ["X_01", "X_02"]
     _, truth = load_case(load_cases(out, ["X"], ["X_01"])[0])
@@ -267,7 +259,7 @@ def test_reread_moves_every_level_one_down(tmp_path):
 
 
 def test_level_evidence_summary():
-    mod = _script("level_evidence")
+    mod = benchmark_script("benchmarks/level_evidence.py")
     levels = ["L1", "L2", "L3"]
     rows = [("L1", np.array([0.9, 0.1, 0.0])), ("L2", np.array([0.8, 0.6, 0.0]))]  # right, then wrong
     s = mod.summarize(rows, levels, floor=0.0)
@@ -283,7 +275,7 @@ def test_level_evidence_summary():
 
 def test_level_probe_cross_validation_learns_separable_levels_and_not_noise():
     pytest.importorskip("torch")
-    mod = _script("level_probe")
+    mod = benchmark_script("benchmarks/level_probe.py")
     rng = np.random.default_rng(1)
     y = np.tile(np.arange(3), 40)
     groups = np.repeat(np.arange(6), 20)
@@ -300,7 +292,7 @@ def test_level_probe_end_to_end(tmp_path):
     _fake_dataset(tmp_path / "data")
     out = tmp_path / "probe.md"
     argv = ["--data", str(tmp_path / "data"), "--subsets", "X", "--variants", "full", "--out", str(out)]
-    mod = _script("level_probe")
+    mod = benchmark_script("benchmarks/level_probe.py")
     assert mod.main(argv) == 0
     text = out.read_text()
     assert "2 scans, 10 labelled centres" in text and "| level channels |" in text
@@ -313,7 +305,7 @@ def test_level_evidence_end_to_end(tmp_path):
     _fake_dataset(tmp_path / "data")
     out = tmp_path / "ev.md"
     argv = ["--data", str(tmp_path / "data"), "--subsets", "X", "--cases", "X_01", "--variants", "full", "--out", str(out)]
-    mod = _script("level_evidence")
+    mod = benchmark_script("benchmarks/level_evidence.py")
     assert mod.main(argv) == 0
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["summary"]["full"]["centres"] == 5 and doc["meta"]["cases"] == ["X_01"]

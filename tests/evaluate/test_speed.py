@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 from eval_fakes import OracleMethod, column
 
+from helpers import benchmark_script
 from spinemark.evaluate.speed import machine_info, run_speed, speed_markdown, synthetic_volumes
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_run_speed_stages_and_memory(tmp_path):
@@ -25,9 +22,7 @@ def test_run_speed_stages_and_memory(tmp_path):
 
 
 def test_speed_script(tmp_path):
-    spec = importlib.util.spec_from_file_location("speed_bench", REPO / "benchmarks" / "speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("benchmarks/speed.py")
     args = mod._get_parser().parse_args(["--n", "2", "--shape", "20,20,8", "--out", str(tmp_path / "o"), "--warmup", "0"])
     assert mod.run(args, method=OracleMethod(column(), crop_aware=False)) == 0
     doc = json.loads((tmp_path / "o" / "speed.json").read_text())

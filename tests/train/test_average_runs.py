@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 
@@ -6,17 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import benchmark_script  # noqa: E402
 from spinemark.nets.io import load_model, read_metadata, save_weights  # noqa: E402
 from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig  # noqa: E402
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "training" / "average_runs.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("average_runs", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _run(folder: Path, seed: int, width: int = 4, tuning=("A_01",)) -> Path:
@@ -35,7 +26,7 @@ def _run(folder: Path, seed: int, width: int = 4, tuning=("A_01",)) -> Path:
 
 def test_average_of_two_runs(tmp_path):
     a, b = _run(tmp_path / "a", 1), _run(tmp_path / "b", 2)
-    mod = _module()
+    mod = benchmark_script("benchmarks/training/average_runs.py")
     assert mod.main([str(a), str(b), "-o", str(tmp_path / "soup"), "--version", "9.0.0"]) == 0
     soup, meta = load_model(tmp_path / "soup" / "weights.pt")
     sa, sb = load_model(a / "weights.pt")[0].state_dict(), load_model(b / "weights.pt")[0].state_dict()
@@ -49,7 +40,7 @@ def test_average_of_two_runs(tmp_path):
 
 
 def test_runs_that_differ_are_refused(tmp_path, capsys):
-    mod = _module()
+    mod = benchmark_script("benchmarks/training/average_runs.py")
     a = _run(tmp_path / "a", 1)
     assert mod.main([str(a), str(_run(tmp_path / "w", 2, width=6)), "-o", str(tmp_path / "o1")]) == 1
     assert "width" in capsys.readouterr().err

@@ -1,28 +1,20 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("torch")
 
+from helpers import benchmark_script  # noqa: E402
 from spinemark.train import TrainConfig, train  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("decode_grid", REPO / "benchmarks" / "decode_grid.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+decode_grid = benchmark_script("benchmarks/decode_grid.py")
 
 
 def test_grid_values_are_json():
-    assert _script().parse_grid(["s1_threshold=0.5,0.1", "s1_edge_threshold=null,0.1"]) == {
+    assert decode_grid.parse_grid(["s1_threshold=0.5,0.1", "s1_edge_threshold=null,0.1"]) == {
         "s1_threshold": (0.5, 0.1), "s1_edge_threshold": (None, 0.1)}
     with pytest.raises(ValueError):
-        _script().parse_grid(["s1_threshold"])
+        decode_grid.parse_grid(["s1_threshold"])
 
 
 def test_scores_a_grid_on_the_cases_a_run_trained_on(tiny_data, tmp_path, capsys):
@@ -33,7 +25,7 @@ def test_scores_a_grid_on_the_cases_a_run_trained_on(tiny_data, tmp_path, capsys
     out = tmp_path / "grid.txt"
     args = [str(run), "--side", "train", "--set", "s1_threshold=0.5,0.1", "--set", "s1_edge_threshold=null,0.1",
             "--variants", "full,pelvic", "--out", str(out)]
-    assert _script().main(args) == 0
+    assert decode_grid.main(args) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "2 tuning cases" in lines[-1]
     assert "'s1_edge_threshold': None" in lines[0] and "full " in lines[0] and lines[0] in capsys.readouterr().out
@@ -42,10 +34,10 @@ def test_scores_a_grid_on_the_cases_a_run_trained_on(tiny_data, tmp_path, capsys
     assert all(c["labels"] for c in data["tuning"])
     (run / "data.json").write_text(json.dumps({**data, "tuning": [{"case": c["case"], "image": c["image"]}
                                                                     for c in data["tuning"]]}))
-    assert _script().main([str(run), "--side", "tuning", "--set", "s1_threshold=0.5", "--variants", "full"]) == 0
+    assert decode_grid.main([str(run), "--side", "tuning", "--set", "s1_threshold=0.5", "--variants", "full"]) == 0
     assert "1 tuning cases" in capsys.readouterr().out
     # nothing to score, or no run there: a clear error and exit status 2
-    assert _script().main([str(run)]) == 2
-    assert _script().main([str(tmp_path / "nowhere"), "--set", "s1_threshold=0.5"]) == 2
-    assert _script().main([str(run), "--subsets", "VB3", "--set", "s1_threshold=0.5"]) == 2
+    assert decode_grid.main([str(run)]) == 2
+    assert decode_grid.main([str(tmp_path / "nowhere"), "--set", "s1_threshold=0.5"]) == 2
+    assert decode_grid.main([str(run), "--subsets", "VB3", "--set", "s1_threshold=0.5"]) == 2
     assert "nothing to score" in capsys.readouterr().err
