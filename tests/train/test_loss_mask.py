@@ -110,3 +110,23 @@ def test_level_contrast_makes_the_loss_minimiser_the_probability(contrast):
     best = float(ys[int(np.argmin(losses))])
     expected = 0.25 if contrast else 51 * 0.25 / (51 * 0.25 + 0.75)  # 0.944: see labeling.calibrate
     assert best == pytest.approx(expected, abs=1e-3)
+
+
+def test_level_cross_entropy_asks_which_level_a_labelled_centre_is():
+    from spinemark.train.loop import level_ce_loss
+
+    p = draw_patch(_case(), np.random.default_rng(0), PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=False),
+                   centre=np.array([7.5, 11.5, 23.5]))
+    target, mask = torch.from_numpy(p.target[None]), torch.from_numpy(p.mask[None])
+    right = target.clone()  # each centre's own channel highest
+    wrong = target.roll(1, dims=1)  # every level's heatmap in the channel of the next one
+    lo, hi = (float(level_ce_loss(x, target, mask, 10.0)) for x in (right, wrong))
+    assert lo < 0.1 < 3.0 < hi
+    unsure = torch.zeros_like(target, requires_grad=True)
+    level_ce_loss(unsure, target, mask, 10.0).backward()
+    l2 = LEVELS.index("L2")
+    assert float(unsure.grad[0, l2, 8, 12, 30]) < 0  # raise L2 at the L2 centre
+    assert float(unsure.grad[0, LEVELS.index("L1"), 8, 12, 30]) > 0  # lower L1 there
+    assert float(unsure.grad[0, LEVELS.index("T12"), 8, 12, 5]) == 0  # far from any centre: no say
+    assert float(unsure.grad[0, -1].abs().sum()) == 0  # the "any vertebra" channel takes no part
+    assert float(level_ce_loss(right, torch.zeros_like(target), mask, 10.0)) == 0.0  # no centre in the patch

@@ -23,7 +23,7 @@ def test_two_iteration_training_run(tiny_data, tmp_path):
     out = tmp_path / "run"
     cfg = TrainConfig(output=str(out), data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1,
                       levels=("L3", "L4", "L5", "S1"), width=4, patch_size=(8, 8, 16), batch_size=2,
-                      iterations=2, eval_every=1, spacing_mm=3.0)
+                      iterations=2, eval_every=1, spacing_mm=3.0, level_ce_weight=1e-3)  # every loss term runs
     seen = []
     weights = train(cfg, callback=seen.append)
     assert weights.is_file() and len(seen) == 2

@@ -57,6 +57,10 @@ class TrainConfig:
         level_contrast: Weight every level channel and the S1 head by the "any vertebra" target
             instead of its own, so naming a centre the wrong level costs as much as missing it
             (level-contrast weighting; see ``train.loop.masked_loss``).
+        level_ce_weight: Weight of a cross-entropy over the level channels at the labelled centres
+            (``train.loop.level_ce_loss``): it asks which level a centre is, which the heatmap loss asks only
+            through each channel's own target. 0: off.
+        level_ce_temperature: Scale of the level channels' values before that softmax.
         biased_fraction: Share of patches centred near a landmark (the rest uniform).
         augment: Random spatial and intensity augmentation.
         fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
@@ -102,6 +106,8 @@ class TrainConfig:
     lr: float = 2e-3
     pos_weight: float = 10.0
     level_contrast: bool = False
+    level_ce_weight: float = 0.0
+    level_ce_temperature: float = 10.0
     biased_fraction: float = 0.7
     augment: bool = True
     fov_crop_prob: float = 0.3
