@@ -22,7 +22,7 @@ Every named node gets a confidence (peak height times the probability of the cho
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
 level heatmaps, a chain named entirely below S1 with no S1 found (vertebrae the model does not
 cover, such as a cervical crop), or names counted beyond the levels the heatmaps cover becomes a
-warning.
+warning; names that nothing anchored come with the next most likely naming, the first one to check.
 
 Example:
     >>> import numpy as np

@@ -131,7 +131,7 @@ def read_known_levels(specs) -> Landmarks:
             try:
                 points.append(Landmark(name.strip(), [float(c) for c in coords]))
             except (KeyError, ValueError) as exc:
-                raise InputError(None, f"known level {spec!r}: {str(exc).strip(chr(34) + chr(39))}") from exc
+                raise InputError(None, f"known level {spec!r}: {exc.args[0] if exc.args else exc}") from exc
         elif Path(spec).is_file():
             points += read_landmarks(spec).points
         else:
