@@ -199,7 +199,7 @@ def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
     return out
 
 
-def _plot(rows: list[dict], path: Path, tuning: bool) -> None:
+def _plot(rows: list[dict], path: Path, tuning: bool, ylabel: str = "masked MSE") -> None:
     """Loss curves; the tuning curve only when there are tuning cases (otherwise it would repeat the train loss)."""
     from matplotlib.figure import Figure
 
@@ -209,7 +209,7 @@ def _plot(rows: list[dict], path: Path, tuning: bool) -> None:
     if tuning:
         ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], label="tuning cases")
     ax.set_xlabel("iteration")
-    ax.set_ylabel("masked MSE")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
@@ -362,5 +362,6 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     if not weights.is_file():
         save_weights(model, weights, {**meta, "iteration": len(rows)})
     if rows:
-        _plot(rows, out / "loss.png", tuning=bool(tune_patches))
+        _plot(rows, out / "loss.png", tuning=bool(tune_patches),
+              ylabel="masked MSE + level cross-entropy" if config.level_ce_weight > 0 else "masked MSE")
     return weights
