@@ -226,3 +226,22 @@ def test_subset_weights_set_how_often_each_subset_is_drawn(monkeypatch):
     assert counts["IVD_11"] == 0
     assert 0.5 < counts["VB1_02"] / 1000 < 0.7          # expected 3/5 of 1000 draws
     assert abs(counts["VB3_01"] - counts["VB3_02"]) < 100  # 200 each expected
+
+
+def test_moving_average_of_the_weights_is_what_is_saved(tiny_data, tmp_path):
+    import torch
+
+    base = dict(data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1, levels=("L3", "L4", "L5", "S1"),
+                width=4, patch_size=(8, 8, 16), batch_size=2, seed=2)
+    one_step = torch.load(train(TrainConfig(output=str(tmp_path / "one"), iterations=1, eval_every=1, **base)),
+                          weights_only=True)
+    two_steps = torch.load(train(TrainConfig(output=str(tmp_path / "two"), iterations=2, eval_every=2, **base)),
+                           weights_only=True)
+    # an average that barely moves after its first step keeps the weights of step 1, not those of step 2
+    slow = torch.load(train(TrainConfig(output=str(tmp_path / "ema"), iterations=2, eval_every=2, ema_decay=0.999999,
+                                        **base)), weights_only=True)
+    floats = [k for k, v in one_step.items() if v.is_floating_point()]
+    assert all(torch.allclose(slow[k], one_step[k], atol=1e-5) for k in floats)
+    assert not all(torch.allclose(slow[k], two_steps[k], atol=1e-5) for k in floats)
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(output="x", ema_decay=1.0)

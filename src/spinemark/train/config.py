@@ -61,6 +61,9 @@ class TrainConfig:
             (``train.loop.level_ce_loss``): it asks which level a centre is, which the heatmap loss asks only
             through each channel's own target. 0: off.
         level_ce_temperature: Scale of the level channels' values before that softmax.
+        ema_decay: Keep an exponential moving average of the weights (and batch-norm statistics) with this decay
+            per step, and evaluate and save the average instead of the last weights: it smooths the step-to-step
+            noise of small-batch training (0.995: about the last 200 steps). 0: off.
         biased_fraction: Share of patches centred near a landmark (the rest uniform).
         augment: Random spatial and intensity augmentation.
         fov_crop_prob: Probability of a random field-of-view crop that keeps a few vertebrae.
@@ -108,6 +111,7 @@ class TrainConfig:
     level_contrast: bool = False
     level_ce_weight: float = 0.0
     level_ce_temperature: float = 10.0
+    ema_decay: float = 0.0
     biased_fraction: float = 0.7
     augment: bool = True
     fov_crop_prob: float = 0.3
@@ -133,6 +137,8 @@ class TrainConfig:
         object.__setattr__(self, "subset_weights", {str(k): float(v) for k, v in dict(self.subset_weights).items()})
         if any(w < 0 for w in self.subset_weights.values()):
             raise ValueError(f"subset_weights {self.subset_weights}: weights must not be negative")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay {self.ema_decay}: must lie in [0, 1)")
         if any(int(p) % 4 for p in self.patch_size):
             raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")
 

@@ -295,6 +295,12 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
                                          bottleneck_dilations=config.bottleneck_dilations))
     model.to(device=device, memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    average = None  # the moving average of the weights; evaluated and saved instead of them when there is one
+    if config.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    kept = average.module if average is not None else model
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.plateau_patience)
     meta = {"name": config.name, "version": config.version, "spacing_mm": config.spacing_mm,
             "normalisation": {"kind": "percentile", "low": 1.0, "high": 99.0}, "patch_size": list(config.patch_size),
@@ -306,9 +312,9 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     rows: list[dict] = []
     running: list[float] = []
 
-    def step_loss(t: dict):
-        """Loss of a batch of patches (tensors keyed like :class:`Patch` fields)."""
-        lv, s1 = model(t["image"].contiguous(memory_format=channels_last))
+    def step_loss(t: dict, net=model):
+        """Loss of ``net`` on a batch of patches (tensors keyed like :class:`Patch` fields)."""
+        lv, s1 = net(t["image"].contiguous(memory_format=channels_last))
         fg = t["target"][:, -1:] if config.level_contrast else None  # the "any vertebra" target
         loss = masked_loss(lv, t["target"], t["mask"], config.pos_weight, fg)
         if config.s1_head:
@@ -321,13 +327,13 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     def evaluate() -> float:
         if not tune_patches:
             return float(np.mean(running)) if running else float("inf")
-        model.eval()
+        kept.eval()
         losses = []
         with torch.no_grad():
             for p in tune_patches:
                 t = _to_tensors({k: getattr(p, k)[None] for k in PATCH_KEYS}, device)
-                losses.append(float(step_loss(t)))
-        model.train()
+                losses.append(float(step_loss(t, kept)))
+        kept.train()
         return float(np.mean(losses))
 
     for it in range(1, config.iterations + 1):
@@ -335,6 +341,8 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if average is not None:
+            average.update_parameters(model)
         running.append(loss.item())
         elapsed = time.time() - t_start
         out_of_time = config.time_limit_min is not None and elapsed > 60 * config.time_limit_min
@@ -347,7 +355,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
             running = []
             if tune_loss < best:
                 best = tune_loss
-                save_weights(model, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
+                save_weights(kept, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
             log.info("it %d train %.4f tune %.4f lr %.2g (%.0f s)", it, row["train_loss"], tune_loss, row["lr"],
                      elapsed)
             if callback:
@@ -360,7 +368,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
             log.info("time limit reached at iteration %d", it)
             break
     if not weights.is_file():
-        save_weights(model, weights, {**meta, "iteration": len(rows)})
+        save_weights(kept, weights, {**meta, "iteration": len(rows)})
     if rows:
         _plot(rows, out / "loss.png", tuning=bool(tune_patches),
               ylabel="masked MSE + level cross-entropy" if config.level_ce_weight > 0 else "masked MSE")
