@@ -199,15 +199,16 @@ def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
     return out
 
 
-def _plot(rows: list[dict], path: Path, tuning: bool, ylabel: str = "masked MSE") -> None:
-    """Loss curves; the tuning curve only when there are tuning cases (otherwise it would repeat the train loss)."""
+def _plot(rows: list[dict], path: Path, tuning: str | None, ylabel: str = "masked MSE") -> None:
+    """Loss curves; the tuning curve (labelled ``tuning``) only when there are tuning cases (otherwise it would repeat
+    the train loss)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], label="train (running mean)")
     if tuning:
-        ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], label="tuning cases")
+        ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], label=tuning)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
@@ -370,6 +371,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     if not weights.is_file():
         save_weights(kept, weights, {**meta, "iteration": len(rows)})
     if rows:
-        _plot(rows, out / "loss.png", tuning=bool(tune_patches),
+        tuning = "tuning cases" + (" (moving average of the weights)" if average is not None else "")
+        _plot(rows, out / "loss.png", tuning=tuning if tune_patches else None,
               ylabel="masked MSE + level cross-entropy" if config.level_ce_weight > 0 else "masked MSE")
     return weights
