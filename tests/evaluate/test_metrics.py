@@ -10,6 +10,7 @@ from spinemark.evaluate.metrics import (
     NONE,
     average_precision,
     box_iou,
+    calibration,
     dice,
     dice_per_instance,
     dice_per_level,
@@ -136,3 +137,16 @@ def test_box_iou_and_map():
     # duplicate detections of one box: the second is a false positive
     dup = average_precision([[("S1", 0.9, (0, 0, 10, 10)), ("S1", 0.8, (0, 0, 10, 10))]], [[("S1", (0, 0, 10, 10))]])
     assert dup["mAP"] == pytest.approx(1.0)  # recall reached 1 at precision 1 before the duplicate
+
+
+def test_calibration_of_confidences_against_outcomes():
+    perfect = calibration([0.25, 0.25, 0.25, 0.25, 0.95], [0, 0, 0, 1, 1])
+    assert perfect["ece"] == 0.01 and perfect["n"] == 5  # the 0.2 bin says 0.25 and is right 1 in 4; 0.9: 0.95 vs 1
+    assert perfect["brier"] == pytest.approx((3 * 0.25 ** 2 + 0.75 ** 2 + 0.05 ** 2) / 5, abs=1e-4)
+    shy = calibration([0.3] * 4, [1, 1, 1, 0])  # under-confident: right 3 in 4 at 0.3
+    assert shy["ece"] == pytest.approx(0.45) and shy["bins"] == [
+        {"low": 0.3, "high": 0.4, "n": 4, "confidence": 0.3, "outcome": 0.75}]
+    assert calibration([0.75] * 4, [1, 1, 1, 0])["brier"] < shy["brier"]
+    assert calibration([], [])["brier"] is None
+    with pytest.raises(ValueError, match="2 confidences for 1 outcomes"):
+        calibration([0.5, 0.5], [1])

@@ -271,6 +271,37 @@ def summarize(scores: Sequence[ScanScore]) -> dict:
     }
 
 
+def calibration(confidences: Sequence[float], outcomes: Sequence[float], n_bins: int = 10) -> dict:
+    """How well confidences say how often predictions are right.
+
+    Args:
+        confidences: One confidence in [0, 1] per prediction.
+        outcomes: The share of it that was right, in [0, 1] (1 or 0 for a single landmark; a scan's
+            identification rate for its median confidence).
+        n_bins: Equal-width confidence bins of the expected calibration error.
+
+    Returns:
+        ``n``; ``brier``: the mean squared difference (a proper score: lower is better); ``ece``: the mean over
+        predictions of |mean confidence - mean outcome| within their bin; ``bins``: per non-empty bin its bounds,
+        count, mean confidence and mean outcome.
+    """
+    c = np.clip(np.asarray(confidences, dtype=np.float64), 0.0, 1.0)
+    o = np.asarray(outcomes, dtype=np.float64)
+    if c.shape != o.shape:
+        raise ValueError(f"{len(c)} confidences for {len(o)} outcomes")
+    if not len(c):
+        return {"n": 0, "brier": None, "ece": None, "bins": []}
+    which = np.minimum((c * n_bins).astype(int), n_bins - 1)
+    bins, gap = [], 0.0
+    for b in range(n_bins):
+        m = which == b
+        if m.any():
+            bins.append({"low": b / n_bins, "high": (b + 1) / n_bins, "n": int(m.sum()),
+                         "confidence": _round(c[m].mean()), "outcome": _round(o[m].mean())})
+            gap += m.sum() * abs(c[m].mean() - o[m].mean())
+    return {"n": int(len(c)), "brier": _round(np.mean((c - o) ** 2)), "ece": _round(gap / len(c)), "bins": bins}
+
+
 def confusion_table(pairs: Counter | Iterable[tuple[str, str]]) -> dict:
     """Confusion matrix from ``(true, predicted)`` pairs: ``{"rows": [...], "cols": [...], "counts": [[...]]}``.
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from spinemark.errors import OutputError, SpinemarkError
 from spinemark.evaluate.fov import Case, evaluate_sample, load_case, variant_samples
-from spinemark.evaluate.metrics import summarize
+from spinemark.evaluate.metrics import calibration, summarize
 from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
@@ -100,12 +100,16 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values))
         cached.config = dataclasses.replace(base, **setting)
-        scores = [(s.variant, evaluate_sample(cached, s).score) for s in samples]
+        results = [evaluate_sample(cached, s) for s in samples]
+        scores = [(r.variant, r.score) for r in results]
         rates = {v: summarize([sc for vv, sc in scores if vv == v])["identification_rate"]
                  for v in variants if any(vv == v for vv, _ in scores)}
         mean_rate = float(np.mean(list(rates.values())))
         mean_err = summarize([sc for _, sc in scores])["error"]["mean_mm"] or float("inf")
-        lines.append(f"{setting}: mean id {mean_rate:.3f}, mean error {mean_err:.2f} mm; id per variant "
+        seen = [r for r in results if r.score.n_true]
+        cal = calibration([r.confidence or 0.0 for r in seen], [r.score.identification_rate for r in seen])
+        lines.append(f"{setting}: mean id {mean_rate:.3f}, mean error {mean_err:.2f} mm; confidence brier "
+                     f"{cal['brier']:.4f}, ece {cal['ece']:.3f}; id per variant "
                      + ", ".join(f"{v} {r:.2f}" for v, r in rates.items()))
         log.info(lines[-1])
         key = (round(mean_rate, 6), -mean_err)
