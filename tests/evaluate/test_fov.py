@@ -17,11 +17,12 @@ from spinemark.evaluate.fov import (
     load_case,
     load_cases,
     make_variant,
+    results_calibration,
     run_fov_benchmark,
     summarize_variants,
     thick_slices,
 )
-from spinemark.evaluate.fov_report import confidence_table, render_fov_report, warnings_table
+from spinemark.evaluate.fov_report import calibration_table, confidence_table, render_fov_report, warnings_table
 from spinemark.io.writers import nifti_bytes
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.volume import Volume
@@ -157,6 +158,15 @@ def test_confidence_table_splits_confident_from_flagged_predictions():
     assert rows["full"] == ["3", "1", "100.0%", "10.0% |"]
     assert rows["pelvic"] == ["1", "1", "100.0%", "- |"]
     assert rows["all"] == ["4", "2", "100.0%", "10.0% |"]
+    # calibration: 0.8 and 0.8 against 1 and 1, 0.3 against 0.2 (L5 of L1..L5), the failed one 0 against 0
+    cal = results_calibration(sure + unsure + failed)
+    assert cal["n"] == 4 and cal["brier"] == pytest.approx((0.04 + 0.04 + 0.01) / 4, abs=1e-4)
+    assert [(b["n"], b["confidence"], b["outcome"]) for b in cal["bins"]] == [(1, 0.0, 0.0), (1, 0.3, 0.2),
+                                                                               (2, 0.8, 1.0)]
+    table = calibration_table(sure + unsure + failed).splitlines()
+    assert table[0].startswith("Brier score 0.0225, expected calibration error 0.125 (4 predictions)")
+    assert table[-1] == "| 0.8..0.9 | 2 | 0.80 | 1.00 |"
+    assert "Confidence calibration (X)" in render_fov_report(sure, {})["fov_report.md"].decode()
 
 
 def test_warnings_are_kept_per_sample_and_counted_by_kind():

@@ -36,7 +36,7 @@ import numpy as np
 
 from spinemark import anatomy
 from spinemark.errors import InputError, SpinemarkError
-from spinemark.evaluate.metrics import ScanScore, score_scan, summarize
+from spinemark.evaluate.metrics import ScanScore, calibration, score_scan, summarize
 from spinemark.landmarks import Landmarks
 from spinemark.volume import Volume, crop
 
@@ -386,6 +386,13 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
     names = tuple(sorted(verts.names, key=anatomy.order))
     return VariantResult(case, subset, sample.variant, score_scan(verts, sample.truth, labelled=sample.labelled), dt,
                          err, sample.box, conf, warnings, names)
+
+
+def results_calibration(results: Sequence[VariantResult]) -> dict:
+    """:func:`~spinemark.evaluate.metrics.calibration` of the predictions' median vertebra confidence (0 for an
+    empty or failed one) against the share of their labelled vertebrae identified."""
+    seen = [r for r in results if r.score is not None and r.score.n_true]
+    return calibration([r.confidence or 0.0 for r in seen], [r.score.identification_rate for r in seen])
 
 
 def run_fov_benchmark(

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from spinemark.errors import OutputError
 from spinemark.evaluate import plots
-from spinemark.evaluate.fov import NAMED_VARIANTS, RANDOM_KS, S1_EDGE_FRACTION, VariantResult, summarize_variants
+from spinemark.evaluate.fov import (
+    NAMED_VARIANTS,
+    RANDOM_KS,
+    S1_EDGE_FRACTION,
+    VariantResult,
+    results_calibration,
+    summarize_variants,
+)
 from spinemark.evaluate.metrics import summarize
 from spinemark.evaluate.report import (
     METRICS_NOTE,
@@ -63,6 +70,19 @@ def confidence_table(results: Sequence[VariantResult], threshold: float = CONFID
     return "\n".join(lines)
 
 
+def calibration_table(results: Sequence[VariantResult]) -> str:
+    """Markdown: the Brier score and expected calibration error of the predictions' median vertebra confidence
+    against the share of their vertebrae identified, and per confidence bin the mean of each."""
+    cal = results_calibration(results)
+    if not cal["n"]:
+        return "No scored predictions."
+    lines = [f"Brier score {cal['brier']:.4f}, expected calibration error {cal['ece']:.3f} ({cal['n']} predictions).",
+             "", "| median confidence | predictions | mean confidence | share identified |", "|---|---|---|---|"]
+    lines += [f"| {b['low']:.1f}..{b['high']:.1f} | {b['n']} | {b['confidence']:.2f} | {b['outcome']:.2f} |"
+              for b in cal["bins"]]
+    return "\n".join(lines)
+
+
 def warning_kind(text: str) -> str:
     """A warning's kind: its text up to the first colon, semicolon or parenthesis (the figures follow)."""
     return re.split(r"[:;(]", text, maxsplit=1)[0].strip()
@@ -97,6 +117,8 @@ def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str,
         scored = [r for r in results if r.subset == sub and r.score is not None]
         md += [f"Naming confidence ({sub}): predictions whose median vertebra confidence is at least {CONFIDENT} "
                "against the rest (a failed or empty prediction counts as flagged):", "", confidence_table(scored), "",
+               f"Confidence calibration ({sub}): does a median vertebra confidence say which share of a "
+               "prediction's vertebrae is identified?", "", calibration_table(scored), "",
                f"Warnings ({sub}):", "", warnings_table(scored), ""]
     md += ["![identification rate per variant](fov_id_rate.png)", "", "![error per variant](fov_errors.png)", ""]
     if failures:
@@ -110,7 +132,8 @@ def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str,
     return {
         "fov_results.csv": csv_bytes([r.row() for r in results]) if results else b"case\n",
         "fov_landmarks.csv": csv_bytes(lm) if lm else b"key\n",
-        "fov_summary.json": json.dumps({"meta": meta, "per_subset": table}, indent=1).encode(),
+        "fov_summary.json": json.dumps({"meta": meta, "per_subset": table, "calibration": {
+            sub: results_calibration([r for r in results if r.subset == sub]) for sub in table}}, indent=1).encode(),
         "fov_report.md": "\n".join(md).encode(),
         "fov_id_rate.png": plots.rate_bars(rates, "identification rate per variant"),
         "fov_errors.png": plots.error_boxplot(errs, "localization error per variant", "subset:variant"),

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.errors import OutputError, SpinemarkError
-from spinemark.evaluate.fov import Case, evaluate_sample, load_case, variant_samples
-from spinemark.evaluate.metrics import calibration, summarize
+from spinemark.evaluate.fov import Case, evaluate_sample, load_case, results_calibration, variant_samples
+from spinemark.evaluate.metrics import summarize
 from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
@@ -106,8 +106,7 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
                  for v in variants if any(vv == v for vv, _ in scores)}
         mean_rate = float(np.mean(list(rates.values())))
         mean_err = summarize([sc for _, sc in scores])["error"]["mean_mm"] or float("inf")
-        seen = [r for r in results if r.score.n_true]
-        cal = calibration([r.confidence or 0.0 for r in seen], [r.score.identification_rate for r in seen])
+        cal = results_calibration(results)
         lines.append(f"{setting}: mean id {mean_rate:.3f}, mean error {mean_err:.2f} mm; confidence brier "
                      f"{cal['brier']:.4f}, ece {cal['ece']:.3f}; id per variant "
                      + ", ".join(f"{v} {r:.2f}" for v, r in rates.items()))
