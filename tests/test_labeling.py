@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spinemark import anatomy
-from spinemark.labeling import DecodeConfig, build_chain, calibrate, decode, find_peaks, name_chain
+from spinemark.labeling import DecodeConfig, build_chain, calibrate, decode, find_peaks, map_confidence, name_chain
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
@@ -45,6 +45,16 @@ def test_s1_anchor_propagates_both_ways():
     dec = decode(maps, LEVELS, SP, any_map, s1)
     assert dec.anchored
     assert [p.name for p in dec.points] == names
+
+
+def test_the_confidence_map_maps_every_confidence_and_nothing_else():
+    cents = _chain(5)
+    maps = _maps(cents, ["T12", "L1", "L2", "L3", "L4"])
+    plain = decode(maps, LEVELS, SP, maps.max(0))
+    mapped = decode(maps, LEVELS, SP, maps.max(0), config=DecodeConfig(confidence_map=(2.0, 0.5)))
+    assert [p.name for p in mapped.points] == [p.name for p in plain.points] and mapped.warnings == plain.warnings
+    assert [p.confidence for p in mapped.points] == pytest.approx(
+        list(map_confidence([p.confidence for p in plain.points], (2.0, 0.5))))
 
 
 def test_s1_head_switched_off_names_from_level_maps():

@@ -96,6 +96,9 @@ class DecodeConfig:
         naming_temperature: The log-scores of the namings are divided by this before they become probabilities
             (the naming's probability, hence every confidence); below 1 sharpens them. The names chosen do not
             depend on it.
+        confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
+            monotone map fitted so that confidences say how often the vertebrae are right
+            (:func:`spinemark.evaluate.metrics.fit_confidence_map`); it keeps their order. None: unmapped.
     """
 
     peak_threshold: float = 0.25
@@ -119,10 +122,25 @@ class DecodeConfig:
     coverage_threshold: float | None = None
     known_match_mm: float = 20.0
     naming_temperature: float = 1.0
+    confidence_map: tuple[float, float] | None = None
 
     def __post_init__(self):
         if not self.naming_temperature > 0:
             raise ValueError(f"naming_temperature must be positive, not {self.naming_temperature}")
+        if self.confidence_map is not None:
+            a_b = tuple(float(v) for v in self.confidence_map)
+            if len(a_b) != 2 or not a_b[0] > 0 or not np.isfinite(a_b).all():
+                raise ValueError(f"confidence_map must be (a, b) with a > 0, not {self.confidence_map}")
+            object.__setattr__(self, "confidence_map", a_b)  # JSON gives a list
+
+
+def map_confidence(c: np.ndarray | float, a_b: tuple[float, float] | None) -> np.ndarray:
+    """``sigmoid(a * logit(c) + b)`` (see :attr:`DecodeConfig.confidence_map`); ``c`` unchanged for None."""
+    c = np.asarray(c, dtype=np.float64)
+    if a_b is None:
+        return c
+    x = np.clip(c, 1e-6, 1 - 1e-6)
+    return 1.0 / (1.0 + np.exp(-(a_b[0] * np.log(x / (1 - x)) + a_b[1])))
 
 
 def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
@@ -621,7 +639,7 @@ def decode(
         warnings.extend(_runner_up(named))
     warnings.extend(_coverage_warnings(named.names, levels, named.anchored, strongest, cfg))
     points = [
-        DecodedPoint(name, p, float(np.sqrt(np.clip(v, 0, 1)) * probability))
+        DecodedPoint(name, p, float(map_confidence(np.sqrt(np.clip(v, 0, 1)) * probability, cfg.confidence_map)))
         for name, p, v in zip(named.names, cpos, cval)
     ]
     return Decoding(points, warnings, named.anchored, named.variant)

@@ -302,6 +302,37 @@ def calibration(confidences: Sequence[float], outcomes: Sequence[float], n_bins:
     return {"n": int(len(c)), "brier": _round(np.mean((c - o) ** 2)), "ece": _round(gap / len(c)), "bins": bins}
 
 
+def ranking_auc(confidences: Sequence[float], right: Sequence[bool]) -> float | None:
+    """Area under the ROC curve: the chance that a right prediction has a higher confidence than a wrong one
+    (ties count half). None without both kinds."""
+    c = np.asarray(confidences, dtype=np.float64)
+    y = np.asarray(right, dtype=bool)
+    pos, neg = c[y], c[~y]
+    if not len(pos) or not len(neg):
+        return None
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return _round(wins / (len(pos) * len(neg)))
+
+
+def fit_confidence_map(confidences: Sequence[float], outcomes: Sequence[float]) -> tuple[float, float]:
+    """``(a, b)`` of the monotone map ``sigmoid(a * logit(c) + b)`` (a > 0) that minimises the Brier score of the
+    mapped confidences against the outcomes (see :func:`calibration`): a per-model recalibration that keeps the
+    order of the confidences."""
+    from scipy.optimize import minimize
+
+    c = np.clip(np.asarray(confidences, dtype=np.float64), 1e-6, 1 - 1e-6)
+    o = np.asarray(outcomes, dtype=np.float64)
+    if c.shape != o.shape or not len(c):
+        raise ValueError(f"{len(c)} confidences for {len(o)} outcomes")
+    z = np.log(c / (1 - c))
+
+    def brier(p):
+        return float(np.mean((1.0 / (1.0 + np.exp(-(np.exp(p[0]) * z + p[1]))) - o) ** 2))
+
+    best = minimize(brier, x0=np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+    return float(np.exp(best.x[0])), float(best.x[1])
+
+
 def confusion_table(pairs: Counter | Iterable[tuple[str, str]]) -> dict:
     """Confusion matrix from ``(true, predicted)`` pairs: ``{"rows": [...], "cols": [...], "counts": [[...]]}``.
 
