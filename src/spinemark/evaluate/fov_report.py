@@ -32,11 +32,12 @@ FOV_FILES = ("fov_results.csv", "fov_landmarks.csv", "fov_summary.json", "fov_re
              "fov_errors.png")
 """What :func:`write_fov_report` writes."""
 
-CONFIDENT = 0.6
+CONFIDENT = 0.98
 """A prediction whose median vertebra confidence reaches this is counted as confident in the report's
-confidence table. Chosen on the tuning cases of dualhead_v10 (every window; the default before dualhead_v13),
-where chains named from an S1 anchor had medians 0.78..0.88 and chains named from the level heatmaps alone
-0.19..0.52."""
+confidence table. 0.6 was chosen on the tuning cases of dualhead_v10 (every window; the default before
+dualhead_v13), where chains named from an S1 anchor had medians 0.78..0.88 and chains named from the level heatmaps
+alone 0.19..0.52; dualhead_v13 13.6.0 maps its confidences so that they say how often vertebrae are right
+(``DecodeConfig.confidence_map``), which takes 0.6 to 0.979: the same split."""
 
 
 def _variant_help() -> str:
