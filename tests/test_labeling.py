@@ -84,22 +84,6 @@ def test_a_weak_anchor_is_trusted_only_as_far_as_the_s1_head_is_sure():
     assert free.alternatives[tuple(free.names)] == max(free.alternatives.values()) == free.probability
 
 
-def test_the_naming_temperature_sharpens_the_probabilities_not_the_names():
-    ev = np.full((3, len(LEVELS)), 0.3)
-    for node, (right, wrong) in enumerate([("L1", "L2"), ("L2", "L3"), ("L3", "L4")]):
-        ev[node, LEVELS.index(right)], ev[node, LEVELS.index(wrong)] = 0.9, 0.7  # leaning one way, not sure
-    plain = name_chain(ev, LEVELS, [30.0, 30.0])
-    sharp = name_chain(ev, LEVELS, [30.0, 30.0], config=DecodeConfig(naming_temperature=0.5))
-    assert sharp.names == plain.names == ["L1", "L2", "L3"]
-    assert plain.probability < sharp.probability < 1
-    # dividing the log-scores by 0.5 squares the odds of the names against any other naming
-    runner = max((k for k in plain.alternatives if list(k) != plain.names), key=plain.alternatives.get)
-    odds = plain.probability / plain.alternatives[runner]
-    assert sharp.probability / sharp.alternatives[runner] == pytest.approx(odds ** 2)
-    with pytest.raises(ValueError, match="naming_temperature"):
-        DecodeConfig(naming_temperature=0)
-
-
 @pytest.mark.parametrize("top,anchored", [(45, True), (82, False)])
 def test_a_weak_s1_anchors_only_at_the_lower_edge_of_the_image(top, anchored):
     cents = _chain(5, top=top)  # top 45: the lowest body at z = 1, cut by the image's lower edge; 82: at z = 38

@@ -93,9 +93,6 @@ class DecodeConfig:
             None: no such warning.
         known_match_mm: A known vertebra (see ``known`` of :func:`decode`) names the chain's nearest centre within
             this distance (about half a vertebral body's depth: a point anywhere near the body's middle).
-        naming_temperature: The log-scores of the namings are divided by this before they become probabilities
-            (the naming's probability, hence every confidence); below 1 sharpens them. The names chosen do not
-            depend on it.
         confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
             monotone map fitted so that confidences say how often the vertebrae are right
             (:func:`spinemark.evaluate.metrics.fit_confidence_map`); it keeps their order. None: unmapped.
@@ -121,12 +118,9 @@ class DecodeConfig:
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
     known_match_mm: float = 20.0
-    naming_temperature: float = 1.0
     confidence_map: tuple[float, float] | None = None
 
     def __post_init__(self):
-        if not self.naming_temperature > 0:
-            raise ValueError(f"naming_temperature must be positive, not {self.naming_temperature}")
         if self.confidence_map is not None:
             a_b = tuple(float(v) for v in self.confidence_map)
             if len(a_b) != 2 or not a_b[0] > 0 or not np.isfinite(a_b).all():
@@ -419,7 +413,7 @@ def name_chain(
                          "known levels in the wrong order or too far apart for the vertebrae between them)")
     keys = list(results)
     totals = np.array([results[k][0] for k in keys])
-    probs = np.exp((totals - totals.max()) / cfg.naming_temperature)
+    probs = np.exp(totals - totals.max())
     probs /= probs.sum()
     best = int(np.argmax(totals))
     names, variant = list(keys[best]), results[keys[best]][1]
