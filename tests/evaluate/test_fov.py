@@ -165,7 +165,10 @@ def test_confidence_table_splits_confident_from_flagged_predictions():
                                                                                (2, 0.8, 1.0)]
     table = calibration_table(sure + unsure + failed).splitlines()
     assert table[0].startswith("Brier score 0.0225, expected calibration error 0.125 (4 predictions)")
-    assert table[-1] == "| 0.8..0.9 | 2 | 0.80 | 1.00 |"
+    assert table[-3] == "| 0.8..0.9 | 2 | 0.80 | 1.00 |"
+    # per vertebra: 7 right at 0.8 (full and pelvic), at 0.3 the shifted L5 right and L1..L4 false positives
+    assert table[-1].startswith("Per vertebra (12 predictions the truth can judge")
+    assert "Brier score 0.0942, expected calibration error 0.158, area under the ROC curve 0.938" in table[-1]
     assert "Confidence calibration (X)" in render_fov_report(sure, {})["fov_report.md"].decode()
 
 

@@ -107,6 +107,9 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     assert "unverifiable" in report and "B_img.landmarks.json" in report and "5-6 vertebrae" in report
     doc = json.loads((out / "summary.json").read_text())
     assert doc["n_scored"] == 1 and doc["metrics"]["per_level"]["L1"]["identification_rate"] == 1.0
+    # five right vertebrae at confidence 1, the unverifiable S1 left out
+    assert doc["metrics"]["vertebra_confidence"]["n"] == 5 and doc["metrics"]["vertebra_confidence"]["brier"] == 0.0
+    assert "Per vertebra (5 predictions the truth can judge" in report and "curve n/a (all right or all wrong)" in report
     assert "n_unverifiable" in (out / "per_scan.csv").read_text().splitlines()[0]
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(OutputError, match="report.md|per_scan.csv"):

@@ -25,6 +25,7 @@ from spinemark.evaluate.report import (
     landmark_rows,
     metrics_table,
     per_level_table,
+    vertebra_confidence_line,
 )
 from spinemark.io.writers import write_files
 
@@ -81,7 +82,8 @@ def calibration_table(results: Sequence[VariantResult]) -> str:
              "", "| median confidence | predictions | mean confidence | share identified |", "|---|---|---|---|"]
     lines += [f"| {b['low']:.1f}..{b['high']:.1f} | {b['n']} | {b['confidence']:.2f} | {b['outcome']:.2f} |"
               for b in cal["bins"]]
-    return "\n".join(lines)
+    scores = [r.score for r in results if r.score is not None]
+    return "\n".join([*lines, "", vertebra_confidence_line(summarize(scores))])
 
 
 def warning_kind(text: str) -> str:

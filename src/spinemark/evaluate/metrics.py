@@ -69,6 +69,7 @@ class ScanScore:
         errors_mm: Localization error per true name that has a prediction of the same name.
         identified: Per true name, whether it is identified.
         outcome: Per predicted name, ``"tp"``, ``"fp"`` or ``"unverifiable"``.
+        confidence: Per predicted name, the prediction's confidence.
         confusion: ``(true name, predicted name)`` pairs: one per judged prediction (true name is the
             closest true centre within the radius, else :data:`NONE`) and one ``(true, NONE)`` per
             true landmark that no judged prediction lies close to.
@@ -81,6 +82,7 @@ class ScanScore:
     identified: dict[str, bool] = field(default_factory=dict)
     outcome: dict[str, str] = field(default_factory=dict)
     confusion: list[tuple[str, str]] = field(default_factory=list)
+    confidence: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_true(self) -> int:
@@ -209,7 +211,8 @@ def score_scan(
         if true_side != NONE:
             near_truth.add(true_side)
     confusion += [(n, NONE) for n in true_names if n not in near_truth]
-    return ScanScore(true_names, sort_levels(lab), list(pred.names), errors, identified, outcome, confusion)
+    return ScanScore(true_names, sort_levels(lab), list(pred.names), errors, identified, outcome, confusion,
+                     {p.name: p.confidence for p in pred})
 
 
 # ---------------------------------------------------------------- aggregation over scans
@@ -268,7 +271,18 @@ def summarize(scores: Sequence[ScanScore]) -> dict:
         "fp_per_scan": _round(sum(s.n_fp for s in scores) / len(scores)) if scores else None,
         "per_level": per_level,
         "confusion": confusion_table(conf),
+        "vertebra_confidence": vertebra_calibration(scores),
     }
+
+
+def vertebra_calibration(scores: Sequence[ScanScore]) -> dict:
+    """:func:`calibration` (and :func:`ranking_auc` as ``auc``) of the confidences of every prediction the truth can
+    judge: right when it identifies its vertebra, wrong when it is a false positive; unverifiable ones are left out."""
+    judged = [(s.confidence.get(n, 1.0), o == "tp") for s in scores for n, o in s.outcome.items() if o != "unverifiable"]
+    conf, right = [c for c, _ in judged], [r for _, r in judged]
+    out = calibration(conf, [float(r) for r in right])
+    out["auc"] = ranking_auc(conf, right)
+    return out
 
 
 def calibration(confidences: Sequence[float], outcomes: Sequence[float], n_bins: int = 10) -> dict:

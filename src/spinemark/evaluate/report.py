@@ -283,6 +283,17 @@ def landmark_rows(key: str, score: ScanScore, **extra) -> list[dict]:
     return rows
 
 
+def vertebra_confidence_line(m: dict) -> str:
+    """One sentence on the predictions' confidences from a :func:`summarize` dict (its ``vertebra_confidence``)."""
+    c = m["vertebra_confidence"]
+    if not c["n"]:
+        return "No prediction that the truth can judge."
+    auc = "n/a (all right or all wrong)" if c["auc"] is None else f"{c['auc']:.3f}"
+    return (f"Per vertebra ({c['n']} predictions the truth can judge: right when identified, wrong when a false "
+            f"positive): Brier score {c['brier']:.4f}, expected calibration error {c['ece']:.3f}, area under the ROC "
+            f"curve {auc} (the chance that a right vertebra has the higher confidence).")
+
+
 def _fmt(v, pct: bool = False) -> str:
     if v is None:
         return "n/a"
@@ -345,6 +356,7 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
           f"- pairs scored: {summary.n_scored} of {len(summary.scans)}; problems: {len(summary.errors)}", "",
           "## Overall (vertebrae)", "", metrics_table({"all": m}), "", METRICS_NOTE, "", PARTIAL_LABELS_NOTE, "",
           "## Per level", "", per_level_table(m), "", "![error per level](error_per_level.png)", "",
+          "## Confidence", "", vertebra_confidence_line(m), "",
           "## Per field of view (labelled vertebrae in view)", "", metrics_table(summary.per_fov, "field of view"), "",
           "![error per field of view](error_per_fov.png)", "",
           "## Label confusion", "",
