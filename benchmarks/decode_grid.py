@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     if not grid or not cases:
         print("decode_grid: nothing to score (give --set, and subsets that the run's cases have)", file=sys.stderr)
         return 2
-    best, lines = tune_decoding(args.weights or args.run / "weights.pt", cases, grid=grid, variants=variants,
+    best, lines, _ = tune_decoding(args.weights or args.run / "weights.pt", cases, grid=grid, variants=variants,
                                 all_windows=True)
     print("\n".join(lines))
     if args.out:

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -73,6 +74,11 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     assert len(lines) == 3 * 5 * 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
     with pytest.raises(OutputError, match="exists"):
         release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
+    # one tiny tuning case: too few samples to fit the confidences on, and the release says so
+    meta = read_metadata(release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights", overwrite=True,
+                                 calibrate=True))
+    assert "confidence_map" not in meta["decode"]
+    assert (run / "tune_decode.txt").read_text().splitlines()[-1].startswith("confidence map not fitted: ")
     elsewhere = tmp_path / "other_data"
     elsewhere.mkdir()
     with pytest.raises(ValueError, match="tuning cases .* not found: TINY_"):
@@ -245,3 +251,31 @@ def test_moving_average_of_the_weights_is_what_is_saved(tiny_data, tmp_path):
     assert not all(torch.allclose(slow[k], two_steps[k], atol=1e-5) for k in floats)
     with pytest.raises(ValueError, match="ema_decay"):
         TrainConfig(output="x", ema_decay=1.0)
+
+
+def test_confidence_map_for_tuning_results_composes_with_the_current_map():
+    from spinemark.evaluate.fov import VariantResult
+    from spinemark.evaluate.metrics import ScanScore
+    from spinemark.labeling import map_confidence
+    from spinemark.train.release import MIN_CALIBRATION_SAMPLES, confidence_map_for
+
+    def result(conf, right):  # a two-vertebra crop named all right, or neither
+        names = ["L1", "L2"]
+        return VariantResult("X", "X", "random_k2", ScanScore(names, names, names, {}, {n: right for n in names}),
+                             confidence=conf)
+
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(0.2, 0.5, 60)
+    results = [result(c, rng.uniform() < map_confidence(c, (2.0, 2.0))) for c in raw]  # under-confident
+    mapped, line = confidence_map_for(results)
+    assert mapped[0] > 1 and mapped[1] > 0 and line.startswith("confidence map fitted on 60 tuning samples: [")
+    brier = [float(v) for v in line.split("Brier score ")[1].split(" -> ")]
+    assert brier[1] < brier[0]
+    # decoded with a map already: the new one is the fitted map after it
+    mapped_first = [result(float(map_confidence(r.confidence, (0.5, -1.0))), r.score.identification_rate == 1)
+                    for r in results]
+    again, _ = confidence_map_for(mapped_first, (0.5, -1.0))
+    assert np.allclose(map_confidence(raw, again), map_confidence(raw, mapped), atol=0.02)
+    few = confidence_map_for(results[:MIN_CALIBRATION_SAMPLES - 1], (1.5, 0.5))
+    assert few[0] == (1.5, 0.5) and few[1].startswith("confidence map not fitted: 19 tuning samples")
+    assert confidence_map_for([result(0.3, True)] * 30)[0] is None  # all right: nothing to fit on

@@ -79,13 +79,14 @@ def tuning_samples(cases: list[Case], variants=TUNING_VARIANTS, seed: int = 0, a
 
 
 def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = None,
-                  variants=TUNING_VARIANTS, seed: int = 0, all_windows: bool = False) -> tuple[dict, list[str]]:
+                  variants=TUNING_VARIANTS, seed: int = 0, all_windows: bool = False) -> tuple[dict, list[str], list]:
     """Best decoding setting of ``grid`` (default :data:`GRID`) on the field-of-view variants of ``cases``
     (:func:`tuning_samples`).
 
     Returns:
-        ``(setting, lines)``: the chosen setting and one line per setting tried (identification
-        rate per variant, their mean, mean error).
+        ``(setting, lines, results)``: the chosen setting, one line per setting tried (identification
+        rate per variant, their mean, mean error, how well the confidences say it) and the chosen setting's
+        :class:`~spinemark.evaluate.fov.VariantResult` per sample.
     """
     from spinemark.methods.dualhead import DualHeadMethod
 
@@ -113,17 +114,44 @@ def tune_decoding(weights: str | Path, cases: list[Case], grid: dict | None = No
         log.info(lines[-1])
         key = (round(mean_rate, 6), -mean_err)
         if best is None or key > best[0]:
-            best = (key, setting)
+            best = (key, setting, results)
     lines.append(f"chosen: {best[1]} (variants {', '.join(variants)}; {len(cases)} tuning cases, "
                  f"{len(samples)} samples)")
-    return best[1], lines
+    return best[1], lines, best[2]
+
+
+MIN_CALIBRATION_SAMPLES = 20
+"""Fewest tuning samples (some named all right, some not) that a confidence map is fitted on."""
+
+
+def confidence_map_for(results, current=None) -> tuple[tuple[float, float] | None, str]:
+    """The ``DecodeConfig.confidence_map`` fitted on tuning results, composed with ``current`` (the map they were
+    decoded with, None: none), and a line saying what it did; ``current`` when the samples cannot fit one."""
+    from spinemark.evaluate.metrics import calibration, fit_confidence_map
+    from spinemark.labeling import map_confidence
+
+    seen = [r for r in results if r.score is not None and r.score.n_true]
+    right = sum(r.score.n_identified == r.score.n_true for r in seen)
+    if len(seen) < MIN_CALIBRATION_SAMPLES or right in (0, len(seen)):
+        return current, (f"confidence map not fitted: {len(seen)} tuning samples, {right} named all right (needs "
+                         f"{MIN_CALIBRATION_SAMPLES}, some right and some not)")
+    conf = [r.confidence or 0.0 for r in seen]
+    share = [r.score.identification_rate for r in seen]
+    a2, b2 = fit_confidence_map(conf, share)
+    a1, b1 = current or (1.0, 0.0)
+    mapped = round(a2 * a1, 4), round(a2 * b1 + b2, 4)  # sigmoid(a2 logit(sigmoid(a1 z + b1)) + b2)
+    before, after = calibration(conf, share)["brier"], calibration(map_confidence(conf, (a2, b2)), share)["brier"]
+    return mapped, (f"confidence map fitted on {len(seen)} tuning samples: [{mapped[0]}, {mapped[1]}], Brier score "
+                    f"{before:.4f} -> {after:.4f}")
 
 
 def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
-            overwrite: bool = False, all_windows: bool = False) -> Path:
+            overwrite: bool = False, all_windows: bool = False, calibrate: bool = False) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
 
-    Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder.
+    Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. ``calibrate``: also
+    fit a confidence map on the chosen setting's tuning samples (:func:`confidence_map_for`), so that the released
+    model's confidences say how often its vertebrae are right.
 
     Raises:
         OutputError: ``out/<name>.pt`` exists and ``overwrite`` is False.
@@ -142,9 +170,14 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
-    setting, lines = tune_decoding(run / "weights.pt", cases, all_windows=all_windows)
-    (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
+    setting, lines, results = tune_decoding(run / "weights.pt", cases, all_windows=all_windows)
     meta = read_metadata(run / "weights.pt")
+    if calibrate:
+        mapped, line = confidence_map_for(results, meta.get("decode", {}).get("confidence_map"))
+        lines.append(line)
+        if mapped is not None:
+            setting = {**setting, "confidence_map": list(mapped)}
+    (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
         from spinemark.nets.io import load_model
         from spinemark.nets.unet3d import count_parameters
@@ -170,11 +203,13 @@ def main(argv=None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
     ap.add_argument("--all-windows", action="store_true",
                     help="tune on every window of k = 2..5 consecutive labelled vertebrae, not one seeded window per k")
+    ap.add_argument("--calibrate-confidence", action="store_true",
+                    help="also fit a map of the confidences on the tuning samples (needs some right, some wrong)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite,
-                      all_windows=args.all_windows)
+                      all_windows=args.all_windows, calibrate=args.calibrate_confidence)
     except (SpinemarkError, ValueError, OSError) as exc:
         log.error("error: %s", exc)
         return 1
