@@ -388,11 +388,16 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
                          err, sample.box, conf, warnings, names)
 
 
-def results_calibration(results: Sequence[VariantResult]) -> dict:
-    """:func:`~spinemark.evaluate.metrics.calibration` of the predictions' median vertebra confidence (0 for an
-    empty or failed one) against the share of their labelled vertebrae identified."""
+def confidence_outcomes(results: Sequence[VariantResult]) -> tuple[list[float], list[float]]:
+    """Per scored prediction with labelled vertebrae in view: its median vertebra confidence (0 for an empty or
+    failed one) and the share of its labelled vertebrae identified."""
     seen = [r for r in results if r.score is not None and r.score.n_true]
-    return calibration([r.confidence or 0.0 for r in seen], [r.score.identification_rate for r in seen])
+    return [r.confidence or 0.0 for r in seen], [r.score.identification_rate for r in seen]
+
+
+def results_calibration(results: Sequence[VariantResult]) -> dict:
+    """:func:`~spinemark.evaluate.metrics.calibration` of :func:`confidence_outcomes`."""
+    return calibration(*confidence_outcomes(results))
 
 
 def run_fov_benchmark(

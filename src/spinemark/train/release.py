@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.errors import OutputError, SpinemarkError
-from spinemark.evaluate.fov import Case, evaluate_sample, load_case, results_calibration, variant_samples
+from spinemark.evaluate.fov import (
+    Case,
+    confidence_outcomes,
+    evaluate_sample,
+    load_case,
+    results_calibration,
+    variant_samples,
+)
 from spinemark.evaluate.metrics import summarize
 from spinemark.io.writers import write_files
 from spinemark.methods.base import Prediction
@@ -130,18 +137,16 @@ def confidence_map_for(results, current=None) -> tuple[tuple[float, float] | Non
     from spinemark.evaluate.metrics import calibration, fit_confidence_map
     from spinemark.labeling import map_confidence
 
-    seen = [r for r in results if r.score is not None and r.score.n_true]
-    right = sum(r.score.n_identified == r.score.n_true for r in seen)
-    if len(seen) < MIN_CALIBRATION_SAMPLES or right in (0, len(seen)):
-        return current, (f"confidence map not fitted: {len(seen)} tuning samples, {right} named all right (needs "
+    conf, share = confidence_outcomes(results)
+    right = sum(s == 1.0 for s in share)
+    if len(conf) < MIN_CALIBRATION_SAMPLES or right in (0, len(conf)):
+        return current, (f"confidence map not fitted: {len(conf)} tuning samples, {right} named all right (needs "
                          f"{MIN_CALIBRATION_SAMPLES}, some right and some not)")
-    conf = [r.confidence or 0.0 for r in seen]
-    share = [r.score.identification_rate for r in seen]
     a2, b2 = fit_confidence_map(conf, share)
     a1, b1 = current or (1.0, 0.0)
     mapped = round(a2 * a1, 4), round(a2 * b1 + b2, 4)  # sigmoid(a2 logit(sigmoid(a1 z + b1)) + b2)
     before, after = calibration(conf, share)["brier"], calibration(map_confidence(conf, (a2, b2)), share)["brier"]
-    return mapped, (f"confidence map fitted on {len(seen)} tuning samples: [{mapped[0]}, {mapped[1]}], Brier score "
+    return mapped, (f"confidence map fitted on {len(conf)} tuning samples: [{mapped[0]}, {mapped[1]}], Brier score "
                     f"{before:.4f} -> {after:.4f}")
 
 
