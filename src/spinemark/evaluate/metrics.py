@@ -334,14 +334,15 @@ def fit_confidence_map(confidences: Sequence[float], outcomes: Sequence[float]) 
     order of the confidences."""
     from scipy.optimize import minimize
 
-    c = np.clip(np.asarray(confidences, dtype=np.float64), 1e-6, 1 - 1e-6)
+    from spinemark.labeling import map_confidence
+
+    c = np.asarray(confidences, dtype=np.float64)
     o = np.asarray(outcomes, dtype=np.float64)
     if c.shape != o.shape or not len(c):
         raise ValueError(f"{len(c)} confidences for {len(o)} outcomes")
-    z = np.log(c / (1 - c))
 
-    def brier(p):
-        return float(np.mean((1.0 / (1.0 + np.exp(-(np.exp(p[0]) * z + p[1]))) - o) ** 2))
+    def brier(p):  # a = exp(p[0]) keeps the map increasing
+        return float(np.mean((map_confidence(c, (np.exp(p[0]), p[1])) - o) ** 2))
 
     best = minimize(brier, x0=np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
     return float(np.exp(best.x[0])), float(best.x[1])
