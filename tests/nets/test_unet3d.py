@@ -13,6 +13,7 @@ from spinemark.nets.unet3d import (  # noqa: E402
     NetConfig,
     count_parameters,
     fuse_batchnorm,
+    with_levels,
     with_wide_blocks,
 )
 
@@ -97,6 +98,22 @@ def test_wide_blocks_start_as_identity_and_widen_the_receptive_field():
     assert with_wide_blocks(wide, ()) is wide and with_wide_blocks(wide, (2, 4)) is wide
     with pytest.raises(ValueError, match="wide blocks"):
         with_wide_blocks(wide, (3,))
+
+
+def test_with_levels_keeps_shared_channels_and_starts_new_ones_at_zero():
+    net = trained_looking_net()
+    grown = with_levels(net, ("S2", "L3", "L5", "S1"))  # L3, S2 new; L4 dropped
+    assert grown.config.channel_names == ("L3", "L5", "S1", "S2", ANY_CHANNEL)
+    x = torch.rand(1, 1, 8, 12, 16)
+    with torch.no_grad():
+        (lv_old, s1_old), (lv_new, s1_new) = net.eval()(x), grown.eval()(x)
+    assert torch.equal(s1_old, s1_new)
+    for name in ("L5", "S1", ANY_CHANNEL):
+        assert torch.equal(lv_new[0, grown.config.channel_names.index(name)],
+                           lv_old[0, net.config.channel_names.index(name)])
+    for name in ("L3", "S2"):
+        assert not lv_new[0, grown.config.channel_names.index(name)].any()
+    assert with_levels(net, ("S1", "L4", "L5")) is net
 
 
 def test_wide_blocks_survive_save_and_load(tmp_path):

@@ -13,7 +13,7 @@ The plain network's output at a voxel depends on 46 input voxels along each axis
 at 3 mm voxels). Optional wide blocks after the bottleneck (:attr:`NetConfig.bottleneck_dilations`,
 :class:`WideBlock`, about 10K parameters each at width 17) let it see farther (94 voxels, about
 280 mm, with dilations 2 and 4), for level names that depend on bodies outside that window;
-:func:`with_wide_blocks` adds them to trained weights.
+:func:`with_wide_blocks` adds them to trained weights; :func:`with_levels` gives trained weights other levels.
 
 Example:
     >>> import torch
@@ -166,7 +166,7 @@ def with_wide_blocks(model: DualHeadUNet3D, dilations: tuple[int, ...]) -> DualH
 
     A model without wide blocks gives a copy with new (identity) ones, so the copy computes what
     ``model`` did; a model that already has these blocks, or empty ``dilations``, gives ``model``
-    itself (like its width and levels, the architecture of starting weights wins); other blocks
+    itself (like its width, the architecture of starting weights wins); other blocks
     raise ``ValueError``.
     """
     have = model.config.bottleneck_dilations
@@ -177,6 +177,30 @@ def with_wide_blocks(model: DualHeadUNet3D, dilations: tuple[int, ...]) -> DualH
     grown = DualHeadUNet3D(replace(model.config, bottleneck_dilations=tuple(dilations)))
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("wide.") for k in missing), (missing, unexpected)
+    return grown
+
+
+def with_levels(model: DualHeadUNet3D, levels) -> DualHeadUNet3D:
+    """``model`` naming ``levels`` in head 1, for fine-tuning to other levels.
+
+    The channel of a level ``model`` already names, and the "any vertebra" channel, keep their weights; a new
+    level's channel starts at zero (a heatmap of background, which fine-tuning then teaches); a level ``model``
+    names and ``levels`` lacks is dropped. Same levels: ``model`` itself.
+    """
+    wanted = NetConfig(levels=tuple(levels)).levels
+    if wanted == model.config.levels:
+        return model
+    grown = DualHeadUNet3D(replace(model.config, levels=wanted))
+    state = model.state_dict()
+    last = f"head_levels.{len(model.head_levels) - 1}"
+    old_rows = {name: i for i, name in enumerate(model.config.channel_names)}
+    for key in (f"{last}.weight", f"{last}.bias"):
+        rows = torch.zeros_like(grown.state_dict()[key])
+        for i, name in enumerate(grown.config.channel_names):
+            if name in old_rows:
+                rows[i] = state[key][old_rows[name]]
+        state[key] = rows
+    grown.load_state_dict(state)
     return grown
 
 

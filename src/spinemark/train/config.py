@@ -41,12 +41,13 @@ class TrainConfig:
         phantom_fraction: Share of patches taken from phantoms (when there are phantoms and real data).
         subset_weights: Relative chance of drawing a real case of each subset (the case id up to its first
             ``_``, e.g. ``{"VB1": 3}``); subsets not listed weigh 1. Empty: every real case equally likely.
-        levels: Level names of head 1.
+        levels: Level names of head 1. With ``init_weights`` naming other levels, the channels of levels in both
+            keep their weights and the others start at zero (:func:`~spinemark.nets.unet3d.with_levels`).
         width: Network width (17: about 400K parameters).
         bottleneck_dilations: Dilations of the wide blocks after the bottleneck
             (:attr:`~spinemark.nets.unet3d.NetConfig.bottleneck_dilations`); with ``init_weights`` that lack
             them, the blocks are added as identities and learned in the fine-tuning (otherwise, like
-            ``width`` and ``levels``, the starting weights' architecture is kept).
+            ``width``, the starting weights' architecture is kept).
         spacing_mm: Isotropic training and inference spacing.
         patch_size: Patch shape (R, A, S voxels), multiples of 4.
         sigma_mm: Gaussian target width.

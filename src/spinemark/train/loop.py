@@ -284,12 +284,13 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     import torch
 
     from spinemark.nets.io import load_model, save_weights
-    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_wide_blocks
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_levels, with_wide_blocks
 
     channels_last = torch.channels_last_3d
     device = torch.device(config.device)
     if config.init_weights:
-        model = with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations)
+        model = with_levels(with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations),
+                            config.levels)
         model.train()
     else:
         model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width,
