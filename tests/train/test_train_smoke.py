@@ -190,17 +190,20 @@ def test_training_with_worker_processes(tiny_data, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["workers"] == 2
 
 
-def test_fine_tuning_adds_wide_blocks(tiny_data, tmp_path):
+def test_fine_tuning_adds_wide_blocks_and_levels(tiny_data, tmp_path):
     import torch
 
-    base = dict(data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1, levels=("L3", "L4", "L5", "S1"),
-                width=4, patch_size=(8, 16, 16), batch_size=2, iterations=2, eval_every=2)
-    plain = train(TrainConfig(output=str(tmp_path / "plain"), **base))
-    wide = train(TrainConfig(output=str(tmp_path / "wide"), init_weights=str(plain), bottleneck_dilations=(2,), **base))
+    base = dict(data=(str(tiny_data),), subsets=(), split=None, tuning_cases=1, width=4, patch_size=(8, 16, 16),
+                batch_size=2, iterations=2, eval_every=2)
+    plain = train(TrainConfig(output=str(tmp_path / "plain"), levels=("L4", "L5", "S1"), **base))
+    wide = train(TrainConfig(output=str(tmp_path / "wide"), init_weights=str(plain), bottleneck_dilations=(2,),
+                             levels=("L3", "L4", "L5", "S1"), **base))
     assert read_metadata(plain)["bottleneck_dilations"] == [] and read_metadata(wide)["bottleneck_dilations"] == [2]
+    assert read_metadata(wide)["levels"] == ["L3", "L4", "L5", "S1"]
     state = torch.load(wide, weights_only=True)
     assert any(k.startswith("wide.0.") for k in state)
     assert state["wide.0.body.6.weight"].abs().sum() > 0  # the zero-initialised expansion was trained
+    assert state["head_levels.2.weight"][0].abs().sum() > 0  # so was the new L3 channel
 
 
 def test_subset_weights_set_how_often_each_subset_is_drawn(monkeypatch):
