@@ -8,7 +8,7 @@ level of the cord nearest its height (superior coordinate): the centroid height 
 the marked slice (T1, where only a body within ``--tolerance`` mm of its height can be checked). A vertebra counts
 as right when its name is that level. A proxy, not a body-centre truth: it checks names, not positions::
 
-    python benchmarks/sct_cervical.py [--weights W] [--data DIR]
+    python benchmarks/sct_cervical.py [--weights W] [--decode FIELD=VALUE] [--data DIR]
 """
 
 from __future__ import annotations
@@ -62,17 +62,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="../shared/data/spine-mri/sct_testing_data", help="the SCT test data folder")
     ap.add_argument("--weights", default=None, help="weights of the dual-head model (default: the shipped one)")
+    ap.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
+                    help="decoding option, e.g. --decode s1_threshold=0.5 (default: the weights' own)")
     ap.add_argument("--tolerance", type=float, default=10.0,
                     help="a body farther than this (mm) from every labelled height is not checked")
     args = ap.parse_args(argv)
     from spinemark.api import predict
+    from spinemark.cli import parse_assignments
     from spinemark.methods.base import get_method
 
     data = Path(args.data)
     if not data.is_dir():
         print(f"{data}: no such folder", file=sys.stderr)
         return 2
-    method = get_method("dualhead", weights=args.weights)
+    method = get_method("dualhead", weights=args.weights, **parse_assignments(args.decode))
     right = checked = 0
     for crop, image, heights in (("T2", data / "t2" / "t2.nii.gz", level_heights_t2(data / "t2")),
                                  ("T1", data / "t1" / "t1w.nii.gz", level_heights_t1(data / "t1"))):
