@@ -153,6 +153,11 @@ def test_a_chain_named_below_s1_without_s1_is_flagged(names, anchored, warned):
     dec = decode(maps, LEVELS, SP, maps.max(0), s1)
     assert [p.name for p in dec.points] == names and dec.anchored == anchored
     assert sum("named below S1 (" in w for w in dec.warnings) == int(warned)
+    capped = all(p.confidence <= 0.1 for p in dec.points)
+    assert capped == warned  # a flagged chain's confidences are capped (DecodeConfig.uncovered_confidence)
+    if warned:
+        free = decode(maps, LEVELS, SP, maps.max(0), s1, DecodeConfig(uncovered_confidence=None))
+        assert min(p.confidence for p in free.points) > 0.1
 
 
 def test_names_counted_beyond_the_channels_are_flagged():

@@ -22,7 +22,8 @@ Every named node gets a confidence (peak height times the probability of the cho
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
 level heatmaps, a chain named entirely below S1 with no S1 found (vertebrae the model does not
 cover, such as a cervical crop), or names counted beyond the levels the heatmaps cover becomes a
-warning; names that nothing anchored come with the next most likely naming, the first one to check.
+warning (and caps the confidences, :attr:`DecodeConfig.uncovered_confidence`); names that nothing anchored come
+with the next most likely naming, the first one to check.
 
 Example:
     >>> import numpy as np
@@ -96,6 +97,11 @@ class DecodeConfig:
         confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
             monotone map fitted so that confidences say how often the vertebrae are right
             (:func:`spinemark.evaluate.metrics.fit_confidence_map`); it keeps their order. None: unmapped.
+        uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
+            below S1 with no S1 found, names beyond the levels the heatmaps cover, or ``coverage_threshold``): a
+            confidence map is fitted on vertebrae inside the model's levels, and none of the inputs flagged so far had
+            its names right (the 20 thoracic phantoms and 2 SCT cervical crops of ``benchmarks/README.md``, "Names
+            below S1 with no S1"). None: no cap.
     """
 
     peak_threshold: float = 0.25
@@ -119,6 +125,7 @@ class DecodeConfig:
     coverage_threshold: float | None = None
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
+    uncovered_confidence: float | None = 0.1
 
     def __post_init__(self):
         if self.confidence_map is not None:
@@ -631,9 +638,10 @@ def decode(
     warnings.extend(named.warnings)
     if not named.anchored:
         warnings.extend(_runner_up(named))
-    warnings.extend(_coverage_warnings(named.names, levels, named.anchored, strongest, cfg))
-    points = [
-        DecodedPoint(name, p, float(map_confidence(np.sqrt(np.clip(v, 0, 1)) * probability, cfg.confidence_map)))
-        for name, p, v in zip(named.names, cpos, cval)
-    ]
+    uncovered = _coverage_warnings(named.names, levels, named.anchored, strongest, cfg)
+    warnings.extend(uncovered)
+    confidence = map_confidence(np.sqrt(np.clip(cval, 0, 1)) * probability, cfg.confidence_map)
+    if uncovered and cfg.uncovered_confidence is not None:
+        confidence = np.minimum(confidence, cfg.uncovered_confidence)
+    points = [DecodedPoint(name, p, float(c)) for name, p, c in zip(named.names, cpos, confidence)]
     return Decoding(points, warnings, named.anchored, named.variant)
