@@ -48,14 +48,10 @@ def level_heights_t1(folder: Path) -> dict[str, float]:
     return {LEVEL_NAMES[level]: float((img.affine[:3, :3] @ ijk + img.affine[:3, 3])[2])}
 
 
-def check(points, heights: dict[str, float], tolerance_mm: float) -> list[tuple[str, float, str, float]]:
-    """(name, superior mm, nearest labelled level or "-", its distance) for each predicted vertebra."""
-    rows = []
-    for p in points:
-        z = float(p.position_mm[2])
-        level, dist = min(((n, abs(h - z)) for n, h in heights.items()), key=lambda t: t[1])
-        rows.append((p.name, z, level if dist <= tolerance_mm else "-", dist))
-    return rows
+def nearest_level(z_mm: float, heights: dict[str, float], tolerance_mm: float) -> tuple[str, float]:
+    """The labelled level nearest the height ``z_mm`` ("-" when farther than ``tolerance_mm``) and its distance."""
+    level, dist = min(((n, abs(h - z_mm)) for n, h in heights.items()), key=lambda t: t[1])
+    return (level if dist <= tolerance_mm else "-"), dist
 
 
 def main(argv=None) -> int:
@@ -82,12 +78,13 @@ def main(argv=None) -> int:
         pred = predict(image, method)
         labelled = ", ".join(f"{n} {h:.1f}" for n, h in heights.items())
         print(f"{crop} crop ({image.name}); cord levels at superior mm: {labelled}")
-        for name, z, level, dist in check(pred.landmarks.points, heights, args.tolerance):
-            mark = "" if level == "-" else ("right" if level == name else "wrong")
+        for p in pred.landmarks.points:
+            z = p.position_mm[2]
+            level, dist = nearest_level(z, heights, args.tolerance)
+            mark = "" if level == "-" else ("right" if level == p.name else "wrong")
             checked += level != "-"
-            right += level == name
-            conf = next(p.confidence for p in pred.landmarks.points if p.name == name)
-            print(f"  {name:>4} at S {z:7.1f} mm  confidence {conf:.2f}  nearest cord level {level} "
+            right += level == p.name
+            print(f"  {p.name:>4} at S {z:7.1f} mm  confidence {p.confidence:.2f}  nearest cord level {level} "
                   f"({dist:.1f} mm) {mark}")
         for w in pred.warnings:
             print(f"  warning: {w}")

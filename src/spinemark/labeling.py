@@ -100,8 +100,8 @@ class DecodeConfig:
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
             below S1 with no S1 found, names beyond the levels the heatmaps cover, or ``coverage_threshold``): a
             confidence map is fitted on vertebrae inside the model's levels, and none of the inputs flagged so far had
-            its names right (the 20 thoracic phantoms and 2 SCT cervical crops of ``benchmarks/README.md``, "Names
-            below S1 with no S1"). None: no cap.
+            its names right (20 thoracic phantoms and the 2 SCT cervical crops: ``benchmarks/README.md``, "Confidence
+            outside the model's levels"). None: no cap.
     """
 
     peak_threshold: float = 0.25
