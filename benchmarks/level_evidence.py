@@ -13,6 +13,7 @@ from the true level to the largest channel's (negative: cranial).
 Usage:
     python benchmarks/level_evidence.py --data runs/spine-mri-vb1-s1 \
         --cases VB3_10,VB3_26,VB3_31,VB3_42,VB1_12 --out runs/level_evidence_v6.md [--all-windows]
+    python benchmarks/level_evidence.py --phantoms DIR --out REPORT.md   # whole phantoms of `spinemark synth`
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def case_parser(doc: str, variants: str, out_help: str) -> argparse.ArgumentPars
 
 def _get_parser() -> argparse.ArgumentParser:
     p = case_parser(__doc__, VARIANTS, "markdown report (a .json with the numbers beside it)")
+    p.add_argument("--phantoms", type=Path, default=None,
+                   help="a folder of phantoms (spinemark synth: images with .landmarks.json), each read whole as "
+                        "variant 'phantom', instead of the cases of --data")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
     p.add_argument("--all-windows", action="store_true",
                    help="every window of k consecutive labelled vertebrae for random_k, not one seeded window")
@@ -108,6 +112,23 @@ def level_profile(rows: list[tuple], levels: list[str]) -> dict:
     return out
 
 
+def phantom_rows(method, folder: Path) -> tuple[list[str], dict[str, list]]:
+    """The phantoms of ``folder`` (their names) and :func:`centre_evidence` at their vertebrae, as variant
+    ``phantom``."""
+    from types import SimpleNamespace
+
+    from spinemark.io.readers import load_volume
+    from spinemark.io.writers import read_landmarks
+
+    images = sorted(p for p in folder.glob("*.nii.gz") if not p.name.endswith("_seg.nii.gz"))
+    rows: list = []
+    for img in images:
+        truth = [p for p in read_landmarks(img.with_name(img.name[: -len(".nii.gz")] + ".landmarks.json"))
+                 if "/" not in p.name]  # vertebrae, not discs
+        rows += centre_evidence(method, SimpleNamespace(volume=load_volume(img), truth=truth))
+    return [img.name for img in images], {"phantom": rows}
+
+
 def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
     from spinemark.evaluate.fov import load_case, load_cases, variant_samples
@@ -119,23 +140,27 @@ def main(argv=None) -> int:
         print(f"error: {args.out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 1
     method = get_method("dualhead", weights=args.weights)
-    cases = load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, args.split_key))
-    if not cases:
+    if args.phantoms:
+        keys, rows = phantom_rows(method, args.phantoms)
+    else:
+        cases = load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, args.split_key))
+        keys = [c.key for c in cases]
+        variants = [v for v in args.variants.split(",") if v]
+        rows = {v: [] for v in variants}
+        for case in cases:
+            vol, truth = load_case(case)
+            for v in variants:
+                for sample in variant_samples(vol, truth, v, key=case.key, seed=args.seed, all_windows=args.all_windows):
+                    rows[v] += centre_evidence(method, sample)
+    if not keys:
         print("no cases selected", file=sys.stderr)
         return 2
-    variants = [v for v in args.variants.split(",") if v]
-    rows: dict[str, list] = {v: [] for v in variants}
-    for case in cases:
-        vol, truth = load_case(case)
-        for v in variants:
-            for sample in variant_samples(vol, truth, v, key=case.key, seed=args.seed, all_windows=args.all_windows):
-                rows[v] += centre_evidence(method, sample)
     levels = list(method.levels)
     floor = method.decode_config.emission_floor
     summary = {v: summarize(r, levels, floor) | {"by_position": {w: summarize([x for x in r if x[2] == w], levels, floor)
                                                                  for w in POSITIONS}}
                for v, r in rows.items()}
-    meta = {"model": method.model_info, "cases": [c.key for c in cases], "commit": git_commit(),
+    meta = {"model": method.model_info, "cases": keys, "commit": git_commit(),
             "command": "python benchmarks/level_evidence.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     lines = [f"# Level evidence: {meta['model']['name']} {meta['model']['version']}", "",
              f"Cases: {', '.join(meta['cases'])}. Command: `{meta['command']}` (commit {meta['commit']}).", "",
