@@ -333,6 +333,23 @@ def test_level_evidence_end_to_end(tmp_path):
         "top": 4, "middle": 0, "bottom": 4}
 
 
+def test_level_evidence_reads_whole_phantoms(tmp_path):
+    pytest.importorskip("torch")
+    from spinemark.io.writers import read_landmarks
+    from spinemark.nets.unet3d import DEFAULT_LEVELS
+    from spinemark.synth.dataset import generate_dataset
+
+    generate_dataset(tmp_path / "ph", preset="lumbar", n=1, seed=3)
+    truth = read_landmarks(next((tmp_path / "ph").glob("*.landmarks.json")))
+    covered = [p.name for p in truth if p.name in DEFAULT_LEVELS]  # the shipped model's levels; no discs
+    out = tmp_path / "ph.md"
+    mod = benchmark_script("benchmarks/level_evidence.py")
+    assert mod.main(["--phantoms", str(tmp_path / "ph"), "--out", str(out)]) == 0
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["meta"]["cases"] == ["synth_lumbar_0000.nii.gz"]
+    assert list(doc["summary"]) == ["phantom"] and doc["summary"]["phantom"]["centres"] == len(covered) >= 4
+
+
 def test_known_middle_gives_the_method_the_middle_vertebra_in_view():
     from spinemark.evaluate.fov import middle_vertebra
 
