@@ -117,14 +117,13 @@ def phantom_rows(method, folder: Path) -> tuple[list[str], dict[str, list]]:
     ``phantom``."""
     from types import SimpleNamespace
 
-    from spinemark.io.readers import load_volume
+    from spinemark.io.readers import find_inputs, image_stem, load_volume
     from spinemark.io.writers import read_landmarks
 
-    images = sorted(p for p in folder.glob("*.nii.gz") if not p.name.endswith("_seg.nii.gz"))
+    images = sorted(find_inputs([folder]))
     rows: list = []
     for img in images:
-        truth = [p for p in read_landmarks(img.with_name(img.name[: -len(".nii.gz")] + ".landmarks.json"))
-                 if "/" not in p.name]  # vertebrae, not discs
+        truth = [p for p in read_landmarks(img.with_name(image_stem(img) + ".landmarks.json")) if not p.is_disc]
         rows += centre_evidence(method, SimpleNamespace(volume=load_volume(img), truth=truth))
     return [img.name for img in images], {"phantom": rows}
 
