@@ -56,3 +56,12 @@ def test_disc_names_keep_variant_neighbours():
     lms = Landmarks([Landmark("L6", (0, 0, 0)), Landmark("L5/L6", (0, 0, 10)), Landmark("L5", (0, 0, 20)),
                      Landmark("L6/S1", (0, 0, -10))])
     assert lms.names == ["L5", "L5/L6", "L6", "L6/S1"]
+
+
+def test_reference_length_counts_the_levels_between():
+    seq = anatomy.standard_sequence()
+    assert anatomy.reference_length_mm("L1", "L2", seq) == anatomy.REFERENCE_SPACING_MM[("L1", "L2")]
+    assert anatomy.reference_length_mm("L1", "L3", seq) == pytest.approx(35.1 + 36.0)
+    assert anatomy.reference_length_mm("L4", "S1", anatomy.standard_sequence(n_lumbar=4)) == 39.0
+    with pytest.raises(ValueError):
+        anatomy.reference_length_mm("L3", "L1", seq)

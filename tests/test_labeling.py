@@ -172,6 +172,20 @@ def test_names_counted_beyond_the_channels_are_flagged():
     assert not any("beyond the levels" in w for w in dec.warnings)
 
 
+@pytest.mark.parametrize("step,ratio,warned", [(11, 0.7, False), (6, 0.7, True), (6, None, False)])
+def test_a_chain_shorter_than_its_names_is_flagged(step, ratio, warned):
+    names = ["L1", "L2", "L3", "L4"]
+    cents = _chain(4, step=step)  # 33 mm apart (lumbar-like) or 18 mm (cervical-like)
+    maps = _maps(cents, names)
+    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(min_size_ratio=ratio))
+    assert [p.name for p in dec.points] == names
+    flagged = [w for w in dec.warnings if "closer together than the levels named" in w]
+    assert len(flagged) == int(warned)
+    if warned:
+        assert "L1..L4 span 54 mm here, 108 mm in the reference adult spine (ratio 0.50)" in flagged[0]
+    assert all(p.confidence <= 0.1 for p in dec.points) == warned
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

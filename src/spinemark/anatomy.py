@@ -203,6 +203,29 @@ def standard_sequence(
     return tuple(seq)
 
 
+# Distance (mm) from a vertebral body's centre to the next one caudally in the reference adult spine: the phantom
+# model's sizes at body scale 1 (:mod:`spinemark.synth.spine_model`; a test keeps the two equal). VB3's lumbar
+# spacings (L1..L5 of its training-side subjects: 34.8, 36.3, 37.1, 36.2 mm) agree within 1.6 mm.
+REFERENCE_SPACING_MM = {
+    ("C1", "C2"): 11.0, ("C2", "C3"): 22.2, ("C3", "C4"): 19.4, ("C4", "C5"): 19.5, ("C5", "C6"): 19.7,
+    ("C6", "C7"): 19.9, ("C7", "T1"): 21.3, ("T1", "T2"): 21.3, ("T2", "T3"): 22.2, ("T3", "T4"): 23.0,
+    ("T4", "T5"): 23.9, ("T5", "T6"): 24.8, ("T6", "T7"): 25.6, ("T7", "T8"): 26.5, ("T8", "T9"): 27.4,
+    ("T9", "T10"): 28.2, ("T10", "T11"): 29.1, ("T11", "T12"): 30.0, ("T12", "L1"): 31.5, ("T12", "T13"): 30.0,
+    ("T13", "L1"): 31.5, ("T11", "L1"): 31.5, ("L1", "L2"): 35.1, ("L2", "L3"): 36.0, ("L3", "L4"): 36.9,
+    ("L4", "L5"): 37.8, ("L5", "L6"): 37.9, ("L5", "S1"): 39.0, ("L6", "S1"): 39.0, ("L4", "S1"): 39.0,
+    ("S1", "S2"): 25.5, ("S2", "S3"): 20.5, ("S3", "S4"): 16.0, ("S4", "S5"): 12.5,
+}
+
+
+def reference_length_mm(upper: str, lower: str, sequence: tuple[str, ...]) -> float:
+    """Reference adult distance from ``upper``'s body centre to ``lower``'s, summed along ``sequence`` (a
+    :func:`standard_sequence`) over every vertebra between them, so that levels left out of a chain count."""
+    i, j = sequence.index(upper), sequence.index(lower)
+    if j <= i:
+        raise ValueError(f"{lower} does not lie below {upper}")
+    return sum(REFERENCE_SPACING_MM[pair] for pair in zip(sequence[i:j], sequence[i + 1:j + 1]))
+
+
 def neighbours(name: str, sequence: tuple[str, ...] | None = None) -> tuple[str | None, str | None]:
     """The vertebrae just above and below ``name`` in ``sequence`` (standard anatomy by default)."""
     seq = sequence or standard_sequence(

@@ -97,8 +97,12 @@ class DecodeConfig:
         confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
             monotone map fitted so that confidences say how often the vertebrae are right
             (:func:`spinemark.evaluate.metrics.fit_confidence_map`); it keeps their order. None: unmapped.
+        min_size_ratio: When a chain's length (the sum of its links) is less than this fraction of the length its
+            names have in the reference adult spine (:func:`spinemark.anatomy.reference_length_mm`), its vertebrae
+            are smaller than the levels named (a cervical crop named as lumbar) and a warning says so. None: never.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
-            below S1 with no S1 found, names beyond the levels the heatmaps cover, or ``coverage_threshold``): a
+            below S1 with no S1 found, names beyond the levels the heatmaps cover, ``coverage_threshold`` or
+            ``min_size_ratio``): a
             confidence map is fitted on vertebrae inside the model's levels, and none of the inputs flagged so far had
             its names right (20 thoracic phantoms and the 2 SCT cervical crops: ``benchmarks/README.md``, "Confidence
             outside the model's levels"). None: no cap.
@@ -123,6 +127,7 @@ class DecodeConfig:
     use_s1_head: bool = True
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
+    min_size_ratio: float | None = None
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
     uncovered_confidence: float | None = 0.1
@@ -488,14 +493,17 @@ def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_
     return fixed
 
 
-def _coverage_warnings(names: list[str], levels, anchored: bool, strongest: float, cfg: DecodeConfig) -> list[str]:
+def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, strongest: float,
+                       cfg: DecodeConfig) -> list[str]:
     """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
     an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.coverage_threshold`) no
-    level channel sure of any body (``strongest``: the largest level value on the chain)."""
+    level channel sure of any body (``strongest``: the largest level value on the chain), and (with
+    :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names."""
+    names = named.names
     covered = sorted(levels, key=anatomy.order)
     span = f"{covered[0]}..{covered[-1]}"
     out = []
-    if not anchored and all(anatomy.order(n) > anatomy.order("S1") for n in names):
+    if not named.anchored and all(anatomy.order(n) > anatomy.order("S1") for n in names):
         named = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
         out.append(f"every vertebra found was named below S1 ({named}) with no S1 above it: a sacrum seen without its "
                    "first segment is rare, and vertebrae outside the levels this model names (a cervical or thoracic "
@@ -509,6 +517,14 @@ def _coverage_warnings(names: list[str], levels, anchored: bool, strongest: floa
         out.append(f"the vertebrae found look like none of the levels this model names ({span}): no level heatmap "
                    f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
                    "trusted (a cervical or upper thoracic scan?)")
+    if cfg.min_size_ratio is not None and len(names) > 1:
+        sequence = anatomy.standard_sequence(n_thoracic=named.variant[0], n_lumbar=named.variant[1])
+        expected = sum(anatomy.reference_length_mm(a, b, sequence) for a, b in zip(names, names[1:]))
+        ratio = float(links.sum()) / expected
+        if ratio < cfg.min_size_ratio:
+            out.append(f"the vertebrae found lie closer together than the levels named: {names[0]}..{names[-1]} span "
+                       f"{links.sum():.0f} mm here, {expected:.0f} mm in the reference adult spine (ratio {ratio:.2f}); "
+                       "vertebrae this small are cervical or upper thoracic ones (or a child's); check them")
     return out
 
 
@@ -638,7 +654,7 @@ def decode(
     warnings.extend(named.warnings)
     if not named.anchored:
         warnings.extend(_runner_up(named))
-    uncovered = _coverage_warnings(named.names, levels, named.anchored, strongest, cfg)
+    uncovered = _coverage_warnings(named, levels, links, strongest, cfg)
     warnings.extend(uncovered)
     confidence = map_confidence(np.sqrt(np.clip(cval, 0, 1)) * probability, cfg.confidence_map)
     if uncovered and cfg.uncovered_confidence is not None:

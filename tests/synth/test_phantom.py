@@ -184,3 +184,17 @@ def test_variant_discs_are_named_by_their_true_neighbours():
 
     names = make_phantom("pelvic", seed=1, n_lumbar=6, shape=(64, 64, 24), spacing_mm=(4.0, 4.0, 8.0)).landmarks.names
     assert "L5/L6" in names and "L6/S1" in names and "L5/S1" not in names
+
+
+@pytest.mark.parametrize("n_thoracic,n_lumbar", [(12, 5), (13, 5), (11, 5), (12, 6), (12, 4)])
+def test_reference_spacing_is_the_phantom_spine_at_body_scale_one(n_thoracic, n_lumbar):
+    """Exact for standard counts; with a variant count the phantom spreads a region's sizes over one body more or
+    less, which moves its other spacings by less than a millimetre."""
+    from spinemark.synth.spine_model import sample_spine
+
+    cfg = PhantomConfig(body_scale=1.0, degeneration=0.0, n_thoracic=n_thoracic, n_lumbar=n_lumbar)
+    bodies = [e for e in sample_spine(cfg, np.random.default_rng(3)).elements if e.kind == "body" and e.name != "Co"]
+    for a, b in zip(bodies, bodies[1:]):
+        along = (a.s_lo + a.s_hi) / 2 - (b.s_lo + b.s_hi) / 2
+        tol = 0.06 if (n_thoracic, n_lumbar) == (12, 5) else 1.0
+        assert anatomy.REFERENCE_SPACING_MM[(a.name, b.name)] == pytest.approx(along, abs=tol)
