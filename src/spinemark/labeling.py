@@ -504,8 +504,8 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, strongest: 
     span = f"{covered[0]}..{covered[-1]}"
     out = []
     if not named.anchored and all(anatomy.order(n) > anatomy.order("S1") for n in names):
-        named = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
-        out.append(f"every vertebra found was named below S1 ({named}) with no S1 above it: a sacrum seen without its "
+        given = names[0] if len(names) == 1 else f"{names[0]}..{names[-1]}"
+        out.append(f"every vertebra found was named below S1 ({given}) with no S1 above it: a sacrum seen without its "
                    "first segment is rare, and vertebrae outside the levels this model names (a cervical or thoracic "
                    "scan) end up with these names; check them")
     beyond = [n for n in names if n not in levels]
