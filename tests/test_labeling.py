@@ -189,6 +189,17 @@ def test_a_chain_shorter_than_its_names_is_flagged(step, ratio, warned):
     assert [p.name for p in dec.points] == ["S2", "S3"] and any("named below S1 (S2..S3)" in w for w in dec.warnings)
 
 
+def test_a_link_to_a_body_cut_by_the_image_edge_is_left_out_of_the_size_check():
+    names = ["L1", "L2", "L3", "L4"]
+    cents = [(10, 15, 30), (10, 15, 19), (10, 15, 8), (10, 15, 2)]  # L4 at the lower edge, 18 mm below L3
+    maps = _maps(cents, names)
+    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(min_size_ratio=0.85))
+    assert [p.name for p in dec.points] == names  # all links: 84 / 108 mm = 0.78; without the last: 66 / 71 = 0.93
+    assert not any("closer together" in w for w in dec.warnings)
+    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(min_size_ratio=0.95))
+    assert any("L1..L3 span 66 mm here, 71 mm in the reference adult spine (ratio 0.93)" in w for w in dec.warnings)
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -99,7 +99,9 @@ class DecodeConfig:
             (:func:`spinemark.evaluate.metrics.fit_confidence_map`); it keeps their order. None: unmapped.
         min_size_ratio: When a chain's length (the sum of its links) is less than this fraction of the length its
             names have in the reference adult spine (:func:`spinemark.anatomy.reference_length_mm`), its vertebrae
-            are smaller than the levels named (a cervical crop named as lumbar) and a warning says so. None: never.
+            are smaller than the levels named (a cervical crop named as lumbar) and a warning says so. Links to a
+            body within ``edge_mm`` of the grid's lower or upper end are left out (its peak sits off its centre,
+            towards the image). None: never.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
             below S1 with no S1 found, names beyond the levels the heatmaps cover, ``coverage_threshold`` or
             ``min_size_ratio``): a
@@ -493,12 +495,13 @@ def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_
     return fixed
 
 
-def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, strongest: float,
+def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray, strongest: float,
                        cfg: DecodeConfig) -> list[str]:
     """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
     an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.coverage_threshold`) no
     level channel sure of any body (``strongest``: the largest level value on the chain), and (with
-    :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names."""
+    :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names, over the
+    links between bodies not cut by the image edge (``edge``: per body)."""
     names = named.names
     covered = sorted(levels, key=anatomy.order)
     span = f"{covered[0]}..{covered[-1]}"
@@ -517,14 +520,16 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, strongest: 
         out.append(f"the vertebrae found look like none of the levels this model names ({span}): no level heatmap "
                    f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
                    "trusted (a cervical or upper thoracic scan?)")
-    if cfg.min_size_ratio is not None and len(names) > 1:
+    inner = [k for k in range(len(links)) if not (edge[k] or edge[k + 1])]  # a cut body's peak sits off its centre
+    if cfg.min_size_ratio is not None and inner:
         sequence = anatomy.standard_sequence(n_thoracic=named.variant[0], n_lumbar=named.variant[1])
-        expected = sum(anatomy.reference_length_mm(a, b, sequence) for a, b in zip(names, names[1:]))
-        ratio = float(links.sum()) / expected
-        if ratio < cfg.min_size_ratio:
-            out.append(f"the vertebrae found lie closer together than the levels named: {names[0]}..{names[-1]} span "
-                       f"{links.sum():.0f} mm here, {expected:.0f} mm in the reference adult spine (ratio {ratio:.2f}); "
-                       "vertebrae this small are cervical or upper thoracic ones (or a child's); check them")
+        found = float(links[inner].sum())
+        expected = sum(anatomy.reference_length_mm(names[k], names[k + 1], sequence) for k in inner)
+        if found < cfg.min_size_ratio * expected:
+            out.append(f"the vertebrae found lie closer together than the levels named: {names[inner[0]]}.."
+                       f"{names[inner[-1] + 1]} span {found:.0f} mm here, {expected:.0f} mm in the reference adult "
+                       f"spine (ratio {found / expected:.2f}); vertebrae this small are cervical or upper thoracic "
+                       "ones (or a child's); check them")
     return out
 
 
@@ -654,7 +659,7 @@ def decode(
     warnings.extend(named.warnings)
     if not named.anchored:
         warnings.extend(_runner_up(named))
-    uncovered = _coverage_warnings(named, levels, links, strongest, cfg)
+    uncovered = _coverage_warnings(named, levels, links, edge, strongest, cfg)
     warnings.extend(uncovered)
     confidence = map_confidence(np.sqrt(np.clip(cval, 0, 1)) * probability, cfg.confidence_map)
     if uncovered and cfg.uncovered_confidence is not None:
