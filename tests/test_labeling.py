@@ -184,6 +184,9 @@ def test_a_chain_shorter_than_its_names_is_flagged(step, ratio, warned):
     if warned:
         assert "L1..L4 span 54 mm here, 108 mm in the reference adult spine (ratio 0.50)" in flagged[0]
     assert all(p.confidence <= 0.1 for p in dec.points) == warned
+    two = _maps(cents[:2], names[:2])  # one link is one disc: not checked
+    dec = decode(two, LEVELS, SP, two.max(0), None, DecodeConfig(min_size_ratio=ratio))
+    assert [p.name for p in dec.points] == names[:2] and not any("closer together" in w for w in dec.warnings)
     sacral = _maps(cents[:2], ["S2", "S3"])  # checked beside the other coverage warnings
     dec = decode(sacral, LEVELS, SP, sacral.max(0), None, DecodeConfig(min_size_ratio=ratio))
     assert [p.name for p in dec.points] == ["S2", "S3"] and any("named below S1 (S2..S3)" in w for w in dec.warnings)

@@ -101,7 +101,8 @@ class DecodeConfig:
             names have in the reference adult spine (:func:`spinemark.anatomy.reference_length_mm`), its vertebrae
             are smaller than the levels named (a cervical crop named as lumbar) and a warning says so. Links to a
             body within ``edge_mm`` of the grid's lower or upper end are left out (its peak sits off its centre,
-            towards the image). None: never.
+            towards the image); fewer than two links left: no check (one narrow disc shortens a link by a
+            quarter). None: never.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
             below S1 with no S1 found, names beyond the levels the heatmaps cover, ``coverage_threshold`` or
             ``min_size_ratio``): a
@@ -521,7 +522,7 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.nd
                    f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
                    "trusted (a cervical or upper thoracic scan?)")
     inner = [k for k in range(len(links)) if not (edge[k] or edge[k + 1])]  # a cut body's peak sits off its centre
-    if cfg.min_size_ratio is not None and inner:
+    if cfg.min_size_ratio is not None and len(inner) >= 2:  # one link is one disc, and a narrow disc is no sign
         sequence = anatomy.standard_sequence(n_thoracic=named.variant[0], n_lumbar=named.variant[1])
         found = float(links[inner].sum())
         expected = sum(anatomy.reference_length_mm(names[k], names[k + 1], sequence) for k in inner)
