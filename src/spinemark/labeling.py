@@ -102,7 +102,8 @@ class DecodeConfig:
             are smaller than the levels named (a cervical crop named as lumbar) and a warning says so. Links to a
             body within ``edge_mm`` of the grid's lower or upper end are left out (its peak sits off its centre,
             towards the image); fewer than two links left: no check (one narrow disc shortens a link by a
-            quarter). None: never.
+            quarter). 0.7 flags 14 of 20 cervical phantoms and none of the real lumbar crops (training side,
+            tuning, validation; ``benchmarks/README.md``, "Vertebrae smaller than the levels named"). None: never.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
             below S1 with no S1 found, names beyond the levels the heatmaps cover, ``coverage_threshold`` or
             ``min_size_ratio``): a
@@ -130,7 +131,7 @@ class DecodeConfig:
     use_s1_head: bool = True
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
-    min_size_ratio: float | None = None
+    min_size_ratio: float | None = 0.7
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
     uncovered_confidence: float | None = 0.1
