@@ -203,6 +203,18 @@ def test_a_link_to_a_body_cut_by_the_image_edge_is_left_out_of_the_size_check():
     assert any("L1..L3 span 66 mm here, 71 mm in the reference adult spine (ratio 0.93)" in w for w in dec.warnings)
 
 
+@pytest.mark.parametrize("reference_gaps,last", [(False, "S3"), (True, "S4")])
+def test_a_missed_sacral_segment_is_a_gap_in_reference_spacings(reference_gaps, last):
+    levels = LEVELS + ["S4", "S5"]
+    names = ["L4", "L5", "S1", "S2", "S4"]  # S3 missed: S2..S4 36.5 mm, no longer than L5..S1 (39 mm)
+    cents = [(10, 15, z) for z in (82, 69.4, 56.4, 47.9, 35.7)]  # 3 mm voxels: the reference spacings
+    maps = _maps(cents, names, levels=levels) * 0.05
+    s1 = _maps([cents[2]], ["L1"], levels=["L1"])[0]
+    dec = decode(maps, levels, SP, _maps(cents, ["L1"] * 5, levels=["L1"])[0], s1,
+                 DecodeConfig(reference_gaps=reference_gaps))
+    assert dec.anchored and [p.name for p in dec.points] == names[:4] + [last]
+
+
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -92,6 +92,10 @@ class DecodeConfig:
             vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
             and a warning says so; set per model, below the values its own levels reach on real scans.
             None: no such warning.
+        reference_gaps: Find the gaps (see ``gap_ratio``) a second time, on each link divided by the reference
+            adult spacing (:data:`spinemark.anatomy.REFERENCE_SPACING_MM`) from the name a first pass gave its upper
+            body to the next level, and name the chain again with them: sacral segments shrink caudally, so a
+            missed one leaves a link no longer than its cranial neighbours.
         known_match_mm: A known vertebra (see ``known`` of :func:`decode`) names the chain's nearest centre within
             this distance (about half a vertebral body's depth: a point anywhere near the body's middle).
         confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
@@ -132,6 +136,7 @@ class DecodeConfig:
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
     min_size_ratio: float | None = 0.7
+    reference_gaps: bool = False
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
     uncovered_confidence: float | None = 0.1
@@ -397,10 +402,41 @@ def name_chain(
     col = {anatomy.level(n).name: i for i, n in enumerate(channel_levels)}
     links = np.full(max(m_nodes - 1, 0), 35.0) if links_mm is None else np.asarray(links_mm, dtype=np.float64)
     edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
-    jumps = _jump_options(links, cfg.gap_ratio, ~(edge[:-1] | edge[1:]))
+    inner = ~(edge[:-1] | edge[1:])
     log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
+    results, standard_names = _namings(log_rel, log_floor, col, fixed, _jump_options(links, cfg.gap_ratio, inner), cfg)
+    if cfg.reference_gaps and results and m_nodes > 2:  # a second pass, gaps measured in reference spacings
+        names, (_, variant) = max(results.items(), key=lambda kv: kv[1][0])
+        seq = anatomy.standard_sequence(n_thoracic=variant[0], n_lumbar=variant[1])
+        ref = np.array([anatomy.REFERENCE_SPACING_MM[(n, seq[seq.index(n) + 1])] for n in names[:-1]])
+        second = _namings(log_rel, log_floor, col, fixed, _jump_options(links / ref, cfg.gap_ratio, inner), cfg)
+        if second[0]:
+            results, standard_names = second
+    if not results:
+        raise ValueError("no consistent naming of the chain exists (anchor or known levels out of range, or "
+                         "known levels in the wrong order or too far apart for the vertebrae between them)")
+    keys = list(results)
+    totals = np.array([results[k][0] for k in keys])
+    probs = np.exp(totals - totals.max())
+    probs /= probs.sum()
+    best = int(np.argmax(totals))
+    names, variant = list(keys[best]), results[keys[best]][1]
+    warnings = []
+    standard = [k for k in keys if results[k][1] == STANDARD or k in standard_names]
+    if variant != STANDARD and (not standard or list(max(standard, key=lambda k: results[k][0])) != names):
+        warnings.append(f"suspected transitional anatomy: {_describe(variant)} fits the heatmaps best "
+                        f"(probability {probs[best]:.2f}); check the level names")
+    return ChainNames(names, float(probs[best]), variant, bool(fixed), warnings,
+                      {k: float(p) for k, p in zip(keys, probs)})
+
+
+def _namings(log_rel: np.ndarray, log_floor: np.ndarray, col: dict[str, int], fixed: dict[int, str],
+             jumps: list[dict[int, float]], cfg: DecodeConfig):
+    """Every naming the sequence decoder reaches, each with its best log-score and variant, and the namings that
+    standard anatomy also produces."""
+    m_nodes = log_rel.shape[0]
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
-    standard_names: set[tuple[str, ...]] = set()  # namings that standard anatomy also produces
+    standard_names: set[tuple[str, ...]] = set()
     for variant in VARIANTS:
         seq = anatomy.standard_sequence(n_thoracic=variant[0], n_lumbar=variant[1])
         emis = np.empty((m_nodes, len(seq)))
@@ -424,22 +460,7 @@ def name_chain(
                 standard_names.add(names)
             if names not in results or total > results[names][0]:
                 results[names] = (total, variant)
-    if not results:
-        raise ValueError("no consistent naming of the chain exists (anchor or known levels out of range, or "
-                         "known levels in the wrong order or too far apart for the vertebrae between them)")
-    keys = list(results)
-    totals = np.array([results[k][0] for k in keys])
-    probs = np.exp(totals - totals.max())
-    probs /= probs.sum()
-    best = int(np.argmax(totals))
-    names, variant = list(keys[best]), results[keys[best]][1]
-    warnings = []
-    standard = [k for k in keys if results[k][1] == STANDARD or k in standard_names]
-    if variant != STANDARD and (not standard or list(max(standard, key=lambda k: results[k][0])) != names):
-        warnings.append(f"suspected transitional anatomy: {_describe(variant)} fits the heatmaps best "
-                        f"(probability {probs[best]:.2f}); check the level names")
-    return ChainNames(names, float(probs[best]), variant, bool(fixed), warnings,
-                      {k: float(p) for k, p in zip(keys, probs)})
+    return results, standard_names
 
 
 def _describe(variant: tuple[int, int]) -> str:
