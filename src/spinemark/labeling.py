@@ -136,7 +136,7 @@ class DecodeConfig:
     pos_weight: float = 0.0
     coverage_threshold: float | None = None
     min_size_ratio: float | None = 0.7
-    reference_gaps: bool = False
+    reference_gaps: bool = True
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
     uncovered_confidence: float | None = 0.1
