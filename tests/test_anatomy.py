@@ -65,3 +65,7 @@ def test_reference_length_counts_the_levels_between():
     assert anatomy.reference_length_mm("L4", "S1", anatomy.standard_sequence(n_lumbar=4)) == 39.0
     with pytest.raises(ValueError):
         anatomy.reference_length_mm("L3", "L1", seq)
+    for n_thoracic in (11, 12, 13):  # every neighbouring pair of every count variant has its spacing
+        for n_lumbar in (4, 5, 6):
+            s = anatomy.standard_sequence(n_thoracic=n_thoracic, n_lumbar=n_lumbar)
+            assert all(pair in anatomy.REFERENCE_SPACING_MM for pair in zip(s, s[1:]))

@@ -543,7 +543,7 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.nd
         out.append(f"the vertebrae found look like none of the levels this model names ({span}): no level heatmap "
                    f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
                    "trusted (a cervical or upper thoracic scan?)")
-    inner = [k for k in range(len(links)) if not (edge[k] or edge[k + 1])]  # a cut body's peak sits off its centre
+    inner = np.flatnonzero(~(edge[:-1] | edge[1:]))  # links between bodies not cut by the edge, as in name_chain
     if cfg.min_size_ratio is not None and len(inner) >= 2:  # one link is one disc, and a narrow disc is no sign
         sequence = anatomy.standard_sequence(n_thoracic=named.variant[0], n_lumbar=named.variant[1])
         found = float(links[inner].sum())
