@@ -215,23 +215,6 @@ def test_a_missed_sacral_segment_is_a_gap_in_reference_spacings(reference_gaps, 
     assert dec.anchored and [p.name for p in dec.points] == names[:4] + [last]
 
 
-def test_a_vertebra_marginal_sums_the_namings_that_give_it_its_name():
-    from spinemark.labeling import _naming_probability
-
-    alternatives = {("L1", "L2", "L3"): 0.6, ("L1", "L2", "L4"): 0.3, ("L2", "L3", "L4"): 0.1}
-    names = ["L1", "L2", "L3"]
-    assert _naming_probability(names, alternatives, False) == pytest.approx([0.6, 0.6, 0.6])
-    assert _naming_probability(names, alternatives, True) == pytest.approx([0.9, 0.9, 0.6])
-    levels = LEVELS + ["S4", "S5"]  # in decode: the same names, no confidence lower than the chain's
-    cents = [(10, 15, z) for z in (82, 69.4, 56.4, 47.9, 35.7)]
-    maps = _maps(cents, ["L4", "L5", "S1", "S2", "S4"], levels=levels) * 0.05
-    any_map, s1 = _maps(cents, ["L1"] * 5, levels=["L1"])[0], _maps([cents[2]], ["L1"], levels=["L1"])[0]
-    whole = decode(maps, levels, SP, any_map, s1, DecodeConfig(vertebra_marginals=False))
-    each = decode(maps, levels, SP, any_map, s1, DecodeConfig(vertebra_marginals=True))
-    assert [p.name for p in each.points] == [p.name for p in whole.points]
-    assert all(e.confidence >= w.confidence - 1e-12 for e, w in zip(each.points, whole.points))
-
-
 def test_off_chain_s1_detection_is_reported_once():
     cents = _chain(5)
     names = ["T12", "L1", "L2", "L3", "L4"]

@@ -96,9 +96,6 @@ class DecodeConfig:
             adult spacing (:data:`spinemark.anatomy.REFERENCE_SPACING_MM`) from the name a first pass gave its upper
             body to the next level, and name the chain again with them: sacral segments shrink caudally, so a
             missed one leaves a link no longer than its cranial neighbours.
-        vertebra_marginals: Each vertebra's naming probability is the summed probability of the namings that give
-            it its name; False: every vertebra of a chain gets the chosen naming's probability, so that a doubt
-            about one name (a gap below S1) lowers them all.
         known_match_mm: A known vertebra (see ``known`` of :func:`decode`) names the chain's nearest centre within
             this distance (about half a vertebral body's depth: a point anywhere near the body's middle).
         confidence_map: ``(a, b)``: every vertebra's confidence c becomes ``sigmoid(a * logit(c) + b)``, a
@@ -140,7 +137,6 @@ class DecodeConfig:
     coverage_threshold: float | None = None
     min_size_ratio: float | None = 0.7
     reference_gaps: bool = True
-    vertebra_marginals: bool = False
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
     uncovered_confidence: float | None = 0.1
@@ -522,16 +518,6 @@ def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_
     return fixed
 
 
-def _naming_probability(names: list[str], alternatives: Mapping[tuple[str, ...], float],
-                        per_vertebra: bool) -> np.ndarray:
-    """Each vertebra's probability of its name among the namings ``alternatives`` considered: that of the whole
-    naming ``names``, or (``per_vertebra``) the summed probability of the namings that give the vertebra its name."""
-    if not per_vertebra:
-        return np.full(len(names), alternatives.get(tuple(names), 0.0))
-    given = np.array(names)
-    return sum((p * (np.array(alt) == given) for alt, p in alternatives.items()), np.zeros(len(names)))
-
-
 def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray, strongest: float,
                        cfg: DecodeConfig) -> list[str]:
     """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
@@ -667,7 +653,7 @@ def decode(
             given = ", ".join(f"{n} (vertebra {i + 1} of {len(cpos)} from the top)" for i, n in sorted(fixed.items()))
             raise KnownLevelError(f"no naming of the vertebrae found agrees with the known levels {given}: each "
                                   "vertebra between two known ones needs a name in between") from exc
-        probability = _naming_probability(named.names, named.alternatives, cfg.vertebra_marginals)
+        probability = named.probability
         if anchor is not None and named.names[anchor] != "S1":
             warnings.append(f"the S1 head found S1 on the vertebra the known levels name {named.names[anchor]}; the "
                             "known levels were followed")
@@ -678,12 +664,12 @@ def decode(
             named = name_chain(evidence, levels, links, None, cfg, edge)
             warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
                             "heatmaps")
-        probability = _naming_probability(named.names, named.alternatives, cfg.vertebra_marginals)
+        probability = named.probability
         if anchor is not None:
             free = name_chain(evidence, levels, links, None, cfg, edge)
             # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
-            probability = (anchor_value * probability + (1.0 - anchor_value)
-                           * _naming_probability(named.names, free.alternatives, cfg.vertebra_marginals))
+            probability = (anchor_value * named.probability
+                           + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
             if free.names != named.names:
                 warnings.append(
                     "S1 anchor and level heatmaps disagree on the names "
