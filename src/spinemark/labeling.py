@@ -10,7 +10,9 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
 3. :func:`name_chain`: names for the chain nodes by dynamic programming over ordered labels
    (Viterbi), for each anatomical variant (11/12/13 thoracic, 4/5/6 lumbar). Consecutive nodes
    get consecutive names of the sequence (a chain never skips a level); only a link that is
-   clearly longer than its neighbours (a missed vertebra) may jump. A name is never given
+   clearly longer than its neighbours (a missed vertebra) may jump, measured a second time in
+   the adult reference spacing of the names a first pass gave (sacral segments shrink
+   caudally, :data:`spinemark.anatomy.REFERENCE_SPACING_MM`). A name is never given
    twice. When S1 is found in its own head, the node it falls on is forced to S1 and names
    propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
@@ -21,8 +23,9 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
 level heatmaps, a chain named entirely below S1 with no S1 found (vertebrae the model does not
-cover, such as a cervical crop), or names counted beyond the levels the heatmaps cover becomes a
-warning (and caps the confidences, :attr:`DecodeConfig.uncovered_confidence`); names that nothing anchored come
+cover, such as a cervical crop), names counted beyond the levels the heatmaps cover, or a chain
+far shorter than its names in the adult reference spine (vertebrae smaller than the levels named)
+becomes a warning (and caps the confidences, :attr:`DecodeConfig.uncovered_confidence`); names that nothing anchored come
 with the next most likely naming, the first one to check.
 
 Example:
