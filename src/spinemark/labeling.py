@@ -16,9 +16,8 @@ Pure numpy (no torch), so every step is unit-testable on synthetic heatmaps.
    twice. When S1 is found in its own head, the node it falls on is forced to S1 and names
    propagate cranially (L5, L4, ...) and caudally (S2..S5) along the chain; the variant
    (e.g. L6 above S1) is chosen by the level heatmaps against a prior that favours standard
-   anatomy. Without S1, the level heatmaps choose where the sequence sits (optionally
-   turned into probabilities first, :func:`calibrate`; off by default, see its note). Vertebrae
-   whose names a person knows fix the names like the S1 anchor, and over it.
+   anatomy. Without S1, the level heatmaps choose where the sequence sits. Vertebrae whose
+   names a person knows fix the names like the S1 anchor, and over it.
 
 Every named node gets a confidence (peak height times the probability of the chosen naming
 among the alternatives); a non-standard variant, a disagreement between the anchor and the
@@ -89,12 +88,6 @@ class DecodeConfig:
         emission_floor: Added to heatmap values before taking logs.
         use_s1_head: Anchor the names on the S1 head; False: names from the level heatmaps alone
             (the "without S1 head" ablation, and models trained without one).
-        pos_weight: Foreground weight of the loss the level heatmaps were trained with; above 0 their
-            values are turned into probabilities before naming (:func:`calibrate`); 0: used as they are.
-        coverage_threshold: When no level heatmap reaches this value at any centre of the chain, the
-            vertebrae look like none of the levels the model names (a cervical crop for a model of T8..S5)
-            and a warning says so; set per model, below the values its own levels reach on real scans.
-            None: no such warning.
         reference_gaps: Find the gaps (see ``gap_ratio``) a second time, on each link divided by the reference
             adult spacing (:data:`spinemark.anatomy.REFERENCE_SPACING_MM`) from the name a first pass gave its upper
             body to the next level, and name the chain again with them: sacral segments shrink caudally, so a
@@ -112,8 +105,7 @@ class DecodeConfig:
             quarter). 0.7 flags 14 of 20 cervical phantoms and none of the real lumbar crops (training side,
             tuning, validation; ``benchmarks/README.md``, "Vertebrae smaller than the levels named"). None: never.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
-            below S1 with no S1 found, names beyond the levels the heatmaps cover, ``coverage_threshold`` or
-            ``min_size_ratio``): a
+            below S1 with no S1 found, names beyond the levels the heatmaps cover, or ``min_size_ratio``): a
             confidence map is fitted on vertebrae inside the model's levels, and none of the inputs flagged so far had
             its names right (20 thoracic phantoms and the 2 SCT cervical crops: ``benchmarks/README.md``, "Confidence
             outside the model's levels"). None: no cap.
@@ -136,8 +128,6 @@ class DecodeConfig:
     variant_penalty: float = 2.0
     emission_floor: float = 0.05
     use_s1_head: bool = True
-    pos_weight: float = 0.0
-    coverage_threshold: float | None = None
     min_size_ratio: float | None = 0.7
     reference_gaps: bool = True
     known_match_mm: float = 20.0
@@ -159,31 +149,6 @@ def map_confidence(c: np.ndarray | float, a_b: tuple[float, float] | None) -> np
         return c
     x = np.clip(c, 1e-6, 1 - 1e-6)
     return 1.0 / (1.0 + np.exp(-(a_b[0] * np.log(x / (1 - x)) + a_b[1])))
-
-
-def calibrate(values: np.ndarray, pos_weight: float) -> np.ndarray:
-    """Level-heatmap values at candidate centres -> probability that the centre is that level.
-
-    Trained with the weighted squared error ``(1 + w t) (y - t)^2``, a network that cannot tell
-    whether a centre is level X (target 1) with probability p or not (target 0) outputs the
-    minimiser ``y = (1 + w) p / ((1 + w) p + 1 - p)``, which crowds every plausible level near 1
-    (p = 0.25 gives 0.94 for w = 50). This inverts it: ``p = y / ((1 + w)(1 - y) + y)``.
-
-    Measured on dualhead_v3 (``DecodeConfig.pos_weight=50``): better on the tuning cases' short crops
-    (mid-lumbar, 3-vertebra), but long chains on the validation split were named two levels too low
-    (VB1 full scans 60% -> 0%): the channels of levels learned mostly from phantoms (thoracic,
-    sacral) are not calibrated like the lumbar ones on real scans. Hence off by default. Training with
-    level-contrast weighting (``TrainConfig.level_contrast``) removes the crowding at its source;
-    measured in the model card.
-
-    Example:
-        >>> float(calibrate(np.array(0.944), 50.0).round(2))
-        0.25
-    """
-    if pos_weight <= 0:
-        return np.asarray(values, dtype=np.float64)
-    y = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0 - 1e-6)
-    return y / ((1.0 + pos_weight) * (1.0 - y) + y)
 
 
 class KnownLevelError(ValueError):
@@ -521,12 +486,10 @@ def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_
     return fixed
 
 
-def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray, strongest: float,
+def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray,
                        cfg: DecodeConfig) -> list[str]:
     """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
-    an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.coverage_threshold`) no
-    level channel sure of any body (``strongest``: the largest level value on the chain), and (with
-    :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names, over the
+    an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names, over the
     links between bodies not cut by the image edge (``edge``: per body)."""
     names = named.names
     covered = sorted(levels, key=anatomy.order)
@@ -542,10 +505,6 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.nd
         out.append(f"names beyond the levels this model recognises ({span}): {', '.join(beyond)} ({len(beyond)} of "
                    f"{len(names)} vertebrae) are counted along the chain from the others, not recognised in the image; "
                    "check them")
-    if cfg.coverage_threshold is not None and strongest < cfg.coverage_threshold:
-        out.append(f"the vertebrae found look like none of the levels this model names ({span}): no level heatmap "
-                   f"reaches {cfg.coverage_threshold:g} on them (largest {strongest:.2f}); their names are not to be "
-                   "trusted (a cervical or upper thoracic scan?)")
     inner = np.flatnonzero(~(edge[:-1] | edge[1:]))  # links between bodies not cut by the edge, as in name_chain
     if cfg.min_size_ratio is not None and len(inner) >= 2:  # one link is one disc, and a narrow disc is no sign
         sequence = anatomy.standard_sequence(n_thoracic=named.variant[0], n_lumbar=named.variant[1])
@@ -644,8 +603,6 @@ def decode(
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
     fixed = _match_known(known, cpos, spacing_mm, cfg.known_match_mm)
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
-    strongest = float(evidence.max())
-    evidence = calibrate(evidence, cfg.pos_weight)
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     top = level_maps.shape[3] - 1
     edge = (np.minimum(cpos[:, 2], top - cpos[:, 2]) * spacing_mm) <= cfg.edge_mm
@@ -685,7 +642,7 @@ def decode(
     warnings.extend(named.warnings)
     if not named.anchored:
         warnings.extend(_runner_up(named))
-    uncovered = _coverage_warnings(named, levels, links, edge, strongest, cfg)
+    uncovered = _coverage_warnings(named, levels, links, edge, cfg)
     warnings.extend(uncovered)
     confidence = map_confidence(np.sqrt(np.clip(cval, 0, 1)) * probability, cfg.confidence_map)
     if uncovered and cfg.uncovered_confidence is not None:

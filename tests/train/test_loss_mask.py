@@ -108,7 +108,7 @@ def test_level_contrast_makes_the_loss_minimiser_the_probability(contrast):
     losses = [float(masked_loss(torch.full_like(target, float(y)), target, torch.ones_like(target), 50.0, foreground))
               for y in ys]
     best = float(ys[int(np.argmin(losses))])
-    expected = 0.25 if contrast else 51 * 0.25 / (51 * 0.25 + 0.75)  # 0.944: see labeling.calibrate
+    expected = 0.25 if contrast else 51 * 0.25 / (51 * 0.25 + 0.75)  # 0.944: see masked_loss
     assert best == pytest.approx(expected, abs=1e-3)
 
 
