@@ -1,0 +1,83 @@
+"""Which way the names of unanchored chains are off, by where along the spine the crop lies.
+
+Reads ``fov_results.csv`` files of ``benchmarks/fov_benchmark.py`` and, for every sample whose names no S1 anchored
+(its warning "S1 not detected"), finds the shift of the names given along the spine that names the labelled levels
+in view right (the check of ``benchmarks/runner_up.py``): 0 when they are right, +1 when they are one level too
+caudal (L1..L2 named L2..L3), -1 one level too cranial. Samples are grouped by the labelled level in the middle of
+the view (the cranial one of two middle ones), so that a pull towards some level shows as crops above it named too
+caudal and crops below it too cranial::
+
+    python benchmarks/naming_shift.py docs/benchmarks/fov_windows/fov_results.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from spinemark import anatomy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runner_up import SEQUENCE, names_right, shifted  # noqa: E402
+
+UNANCHORED = "S1 not detected"
+SHIFTS = (-2, -1, 0, 1, 2)
+
+
+def shift_of(predicted: list[str], in_view: set[str], labelled: set[str]) -> int | None:
+    """The shift (in levels, + caudal) that makes the names given right: 0 when they are; None when no shift in
+    :data:`SHIFTS` does, or a name lies outside the standard sequence (T13, L6)."""
+    if not predicted or any(n not in SEQUENCE for n in predicted):
+        return None
+    for s in sorted(SHIFTS, key=abs):
+        i = SEQUENCE.index(predicted[0]) - s
+        if 0 <= i < len(SEQUENCE) and names_right(shifted(predicted, SEQUENCE[i]), in_view, labelled):
+            return s
+    return None
+
+
+def read(path: Path) -> list[tuple[str, str, int | None]]:
+    """``(subset, middle labelled level in view, shift)`` of every unanchored sample with labelled levels in view."""
+    out = []
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["error"] or UNANCHORED not in r["warnings"]:
+                continue
+            labelled = set(r["labelled_levels"].split())
+            in_view = sorted(set(r["true_levels"].split()) & labelled, key=anatomy.order)
+            if not in_view:
+                continue
+            middle = in_view[(len(in_view) - 1) // 2]
+            out.append((r["subset"], middle, shift_of(r["predicted"].split(), set(in_view), labelled)))
+    return out
+
+
+def table(rows: list[tuple[str, str, int | None]]) -> str:
+    """A markdown table: per subset and middle level, how many samples had each shift."""
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for subset, middle, s in rows:
+        counts[(subset, middle)][s] += 1
+    head = ["subset", "middle level", "samples", *(f"{s:+d}" if s else "right" for s in SHIFTS), "other"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for subset, middle in sorted(counts, key=lambda k: (k[0], anatomy.order(k[1]))):
+        c = counts[(subset, middle)]
+        cells = [subset, middle, str(sum(c.values())), *(str(c[s]) for s in SHIFTS), str(c[None])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", type=Path, nargs="+", help="fov_results.csv files")
+    args = p.parse_args(argv)
+    for path in args.results:
+        rows = read(path)
+        print(f"{path}: {len(rows)} samples without an S1 anchor\n{table(rows)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
