@@ -105,6 +105,19 @@ def test_thick_slices_average_4mm():
     assert s.volume.shape == (70, 12, 2) and tuple(s.truth.names) == LUMBAR
 
 
+def test_axial_variants_average_along_the_spine_axis():
+    vol, _, truth = labelled_volume()
+    s = make_variant(vol, truth, "axial5mm")
+    assert s.volume.shape == (70 // 5, 12, 8) and np.allclose(s.volume.spacing_mm, [5, 1, 1])
+    assert tuple(s.truth.names) == LUMBAR and s.box is None
+    pelvic = make_variant(vol, truth, "pelvic")
+    p = make_variant(vol, truth, "pelvic_axial5mm")
+    assert p.box == pelvic.box and tuple(p.truth.names) == tuple(pelvic.truth.names)
+    assert p.volume.shape == (pelvic.volume.shape[0] // 5, 12, 8)
+    start = pelvic.volume.voxel_to_world([2.0, 0, 0])  # the first 5 mm slab is centred on the crop's voxel 2
+    assert np.allclose(p.volume.voxel_to_world([0, 0, 0]), start)
+
+
 def test_benchmark_oracle_fp_and_failures():
     vol, _, truth = labelled_volume()
     cases = [Case("X_01", "X", Path("i"), Path("m")), Case("X_02", "X", Path("i"), Path("m"))]

@@ -14,6 +14,9 @@ centres; beyond the first or last labelled vertebra, half the neighbouring spaci
                           as when a scan ends in the sacrum's first body; skipped when the image ends first
 ``random_k<k>``           k = 2..7 consecutive labelled vertebrae, window drawn with the seed and the case
 ``thick4mm``              sagittal slices 4 mm thick (voxels averaged across the slice axis), on a 4 mm grid
+``axial5mm``              axial slices 5 mm thick: voxels averaged along the spine axis, on a 5 mm grid (an axial
+                          acquisition, coarse from head to foot)
+``pelvic_axial5mm``       the ``pelvic`` crop in axial slices 5 mm thick (an axial pelvic MRI)
 ========================  ==============================================================================
 
 Crops are made with :func:`spinemark.volume.crop`, so the affine moves with them and the true centres
@@ -53,8 +56,12 @@ NAMED_VARIANTS: dict[str, tuple[str, str | None]] = {
 S1_EDGE_FRACTION = 0.75
 """``s1_edge``: the crop ends this far from the L5 centre to the S1 centre (S1's top in view, its centre not)."""
 
+AXIAL_THICKNESS_MM = 5.0
+"""Slab thickness of the axial variants (``axial5mm``, ``pelvic_axial5mm``): a usual axial slice of pelvic MRI."""
+
 RANDOM_KS = tuple(range(2, 8))
-DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, "s1_edge", *(f"random_k{k}" for k in RANDOM_KS), "thick4mm")
+DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, "s1_edge", *(f"random_k{k}" for k in RANDOM_KS), "thick4mm", "axial5mm",
+                    "pelvic_axial5mm")
 
 
 @dataclass
@@ -225,6 +232,14 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
     if variant.startswith("thick"):
         return VariantSample(variant, thick_slices(volume, thickness_mm), truth, labelled)
     axis = spine_axis(volume, truth)
+    if variant == "axial5mm":
+        return VariantSample(variant, thick_slices(volume, AXIAL_THICKNESS_MM, axis), truth, labelled)
+    if variant == "pelvic_axial5mm":
+        sample = make_variant(volume, truth, "pelvic", labelled=labelled)
+        if sample is None:
+            return None
+        return VariantSample(variant, thick_slices(sample.volume, AXIAL_THICKNESS_MM, axis), sample.truth, labelled,
+                             sample.box)
     if variant in NAMED_VARIANTS:
         got = _keep_range(volume, truth, *NAMED_VARIANTS[variant], axis)
     elif variant == "s1_edge":

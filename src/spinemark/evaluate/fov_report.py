@@ -10,6 +10,7 @@ from pathlib import Path
 from spinemark.errors import OutputError
 from spinemark.evaluate import plots
 from spinemark.evaluate.fov import (
+    AXIAL_THICKNESS_MM,
     NAMED_VARIANTS,
     RANDOM_KS,
     S1_EDGE_FRACTION,
@@ -47,7 +48,8 @@ def _variant_help() -> str:
             "the L5 to the S1 centre (S1 extrapolated when not labelled; the top of S1 in view); "
             f"`random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} consecutive labelled vertebrae (one window drawn "
             "from the seed and the case, or every window); `thick4mm`: sagittal slices averaged into 4 mm slabs on "
-            "a 4 mm grid. Cuts lie at the midpoints between labelled centres along the spine axis (half the "
+            f"a 4 mm grid; `axial5mm`: the whole scan averaged along the spine axis into {AXIAL_THICKNESS_MM:g} mm "
+            "slabs (axial slices); `pelvic_axial5mm`: the `pelvic` crop so averaged. Cuts lie at the midpoints between labelled centres along the spine axis (half the "
             "neighbouring spacing beyond the labelled ends). A variant is skipped for a scan that does not label "
             "the levels it needs.")
 
