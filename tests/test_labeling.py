@@ -10,12 +10,12 @@ LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
 
 
-def _maps(centres, names, shape=(20, 30, 90), sigma=1.3, levels=LEVELS, amp=1.0):
+def _maps(centres, names, shape=(20, 30, 90), sigma=1.3, levels=LEVELS):
     grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1)
     maps = np.zeros((len(levels), *shape), np.float32)
     for c, n in zip(centres, names):
         if n in levels:
-            maps[levels.index(n)] += amp * np.exp(-((grid - np.array(c)) ** 2).sum(-1) / (2 * sigma**2))
+            maps[levels.index(n)] += np.exp(-((grid - np.array(c)) ** 2).sum(-1) / (2 * sigma**2))
     return maps
 
 

@@ -486,11 +486,11 @@ def _match_known(known: list[tuple[str, np.ndarray]], cpos: np.ndarray, spacing_
     return fixed
 
 
-def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray,
-                       cfg: DecodeConfig) -> list[str]:
+def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.ndarray, cfg: DecodeConfig) -> list[str]:
     """Warnings that the named vertebrae may lie outside the levels the model covers: every name below S1 without
-    an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.min_size_ratio`) a chain (``links``: its link lengths, mm) too short for its names, over the
-    links between bodies not cut by the image edge (``edge``: per body)."""
+    an S1 anchor, names counted beyond the level channels, and (with :attr:`DecodeConfig.min_size_ratio`) a chain
+    (``links``: its link lengths, mm) too short for its names, over the links between bodies not cut by the image
+    edge (``edge``: per body)."""
     names = named.names
     covered = sorted(levels, key=anatomy.order)
     span = f"{covered[0]}..{covered[-1]}"

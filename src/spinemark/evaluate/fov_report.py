@@ -49,9 +49,9 @@ def _variant_help() -> str:
             f"`random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} consecutive labelled vertebrae (one window drawn "
             "from the seed and the case, or every window); `thick4mm`: sagittal slices averaged into 4 mm slabs on "
             f"a 4 mm grid; `axial5mm`: the whole scan averaged along the spine axis into {AXIAL_THICKNESS_MM:g} mm "
-            "slabs (axial slices); `pelvic_axial5mm`: the `pelvic` crop so averaged. Cuts lie at the midpoints between labelled centres along the spine axis (half the "
-            "neighbouring spacing beyond the labelled ends). A variant is skipped for a scan that does not label "
-            "the levels it needs.")
+            "slabs (axial slices); `pelvic_axial5mm`: the `pelvic` crop so averaged. Cuts lie at the midpoints "
+            "between labelled centres along the spine axis (half the neighbouring spacing beyond the labelled ends). "
+            "A variant is skipped for a scan that does not label the levels it needs.")
 
 
 def _rate(results: Sequence[VariantResult]) -> str:
