@@ -13,11 +13,13 @@ from helpers import benchmark_script
 from spinemark.evaluate.fov import (
     DEFAULT_VARIANTS,
     Case,
+    coil_shading,
     expand_variants,
     load_case,
     load_cases,
     make_variant,
     results_calibration,
+    rician_noise,
     run_fov_benchmark,
     summarize_variants,
     thick_slices,
@@ -116,6 +118,28 @@ def test_axial_variants_average_along_the_spine_axis():
     assert p.volume.shape == (pelvic.volume.shape[0] // 5, 12, 8)
     start = pelvic.volume.voxel_to_world([2.0, 0, 0])  # the first 5 mm slab is centred on the crop's voxel 2
     assert np.allclose(p.volume.voxel_to_world([0, 0, 0]), start)
+
+
+def test_rician_noise_has_the_asked_sigma_and_is_drawn_from_the_seed_and_case():
+    vol = Volume(np.full((40, 40, 40), 100.0, np.float32), np.eye(4))
+    noisy = rician_noise(vol, 10.0, np.random.default_rng(0))
+    assert noisy.shape == vol.shape and np.allclose(noisy.affine, vol.affine)
+    assert abs(float(np.std(noisy.data)) - 10.0) < 0.3  # at SNR 10 Rician noise is nearly Gaussian, sigma 100 / 10
+    _, _, truth = labelled_volume()
+    img, _, _ = labelled_volume()
+    a, b = (make_variant(img, truth, "snr10", key=k).volume.data for k in ("X_01", "X_01"))
+    c = make_variant(img, truth, "snr10", key="X_02").volume.data
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert float(a[0, 0, 0]) > 0  # the background is noise too
+
+
+def test_coil_shading_darkens_towards_anterior():
+    vol, _, truth = labelled_volume()  # axis 1 runs anterior to posterior
+    flat = vol.with_data(np.ones(vol.shape, np.float32))
+    shaded = coil_shading(flat, 4.0).data
+    assert shaded[0, 0, 0] == pytest.approx(0.25) and shaded[0, -1, 0] == pytest.approx(1.0)  # anterior end 4x darker
+    assert np.all(np.diff(shaded[0, :, 0]) > 0)
+    assert make_variant(vol, truth, "coil_shading").volume.shape == vol.shape
 
 
 def test_benchmark_oracle_fp_and_failures():

@@ -17,6 +17,10 @@ centres; beyond the first or last labelled vertebra, half the neighbouring spaci
 ``axial5mm``              axial slices 5 mm thick: voxels averaged along the spine axis, on a 5 mm grid (an axial
                           acquisition, coarse from head to foot)
 ``pelvic_axial5mm``       the ``pelvic`` crop in axial slices 5 mm thick (an axial pelvic MRI)
+``snr10``                 the whole scan with Rician noise of sigma a tenth of its bright tissue (the 99th
+                          percentile of its non-zero voxels), drawn from the seed and the case: a noisy scan
+``coil_shading``          the whole scan darkened from posterior to anterior, 4 times at the anterior end (a
+                          spine coil's fall-off)
 ========================  ==============================================================================
 
 Crops are made with :func:`spinemark.volume.crop`, so the affine moves with them and the true centres
@@ -60,8 +64,14 @@ AXIAL_THICKNESS_MM = 5.0
 """Slab thickness of the axial variants (``axial5mm``, ``pelvic_axial5mm``): a usual axial slice of pelvic MRI."""
 
 RANDOM_KS = tuple(range(2, 8))
+NOISE_SNR = 10.0
+"""``snr10``: bright tissue over the noise's sigma."""
+
+SHADING_RATIO = 4.0
+"""``coil_shading``: how many times darker the anterior end of the image is than the posterior end."""
+
 DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, "s1_edge", *(f"random_k{k}" for k in RANDOM_KS), "thick4mm", "axial5mm",
-                    "pelvic_axial5mm")
+                    "pelvic_axial5mm", "snr10", "coil_shading")
 
 
 @dataclass
@@ -116,6 +126,32 @@ def sagittal_axis(volume: Volume) -> int:
     """The array axis closest to world left-right: the slice axis of a sagittal acquisition."""
     cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
     return int(np.argmax(np.abs(cols[0])))
+
+
+def rician_noise(volume: Volume, snr: float, rng: np.random.Generator) -> Volume:
+    """The magnitude of the image plus complex Gaussian noise whose sigma is the 99th percentile of the non-zero
+    voxels over ``snr``: a noisy magnitude MRI (the background turns into noise too)."""
+    data = np.asarray(volume.data, dtype=np.float32)
+    nonzero = data[data > 0]
+    sigma = float(np.percentile(nonzero, 99)) / snr if nonzero.size else 0.0
+    real = data + rng.normal(0.0, sigma, data.shape).astype(np.float32)
+    imag = rng.normal(0.0, sigma, data.shape).astype(np.float32)
+    return volume.with_data(np.sqrt(real**2 + imag**2))
+
+
+def coil_shading(volume: Volume, ratio: float) -> Volume:
+    """The image darkened exponentially from its posterior to its anterior end, ``ratio`` times at the anterior end
+    (along the array axis closest to world anterior)."""
+    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
+    axis = int(np.argmax(np.abs(cols[1])))
+    n = volume.shape[axis]
+    t = np.arange(n) / max(n - 1, 1)
+    if cols[1, axis] < 0:  # the index grows posteriorly
+        t = t[::-1]
+    shape = [1, 1, 1]
+    shape[axis] = n
+    field = (ratio ** -t).reshape(shape).astype(np.float32)
+    return volume.with_data(np.asarray(volume.data, dtype=np.float32) * field)
 
 
 def level_bounds(volume: Volume, truth: Landmarks, axis: int) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -218,8 +254,8 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         volume: The full image.
         truth: Its labelled vertebral centres (world mm).
         variant: A name of :data:`DEFAULT_VARIANTS`.
-        key: Case identifier; with ``seed`` it fixes the window of a ``random_k`` crop.
-        seed: Seed of random crops.
+        key: Case identifier; with ``seed`` it fixes the window of a ``random_k`` crop and the noise of ``snr10``.
+        seed: Seed of random crops and noise.
         labelled: The scan's labelled levels (default: ``truth.names``).
         thickness_mm: Slab thickness of ``thick4mm``.
         window: For ``random_k``: the window that starts at the ``window``-th labelled vertebra
@@ -231,6 +267,11 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         return VariantSample(variant, volume, truth, labelled)
     if variant.startswith("thick"):
         return VariantSample(variant, thick_slices(volume, thickness_mm), truth, labelled)
+    if variant == "snr10":
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+        return VariantSample(variant, rician_noise(volume, NOISE_SNR, rng), truth, labelled)
+    if variant == "coil_shading":
+        return VariantSample(variant, coil_shading(volume, SHADING_RATIO), truth, labelled)
     axis = spine_axis(volume, truth)
     if variant == "axial5mm":
         return VariantSample(variant, thick_slices(volume, AXIAL_THICKNESS_MM, axis), truth, labelled)

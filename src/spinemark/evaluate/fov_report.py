@@ -12,8 +12,10 @@ from spinemark.evaluate import plots
 from spinemark.evaluate.fov import (
     AXIAL_THICKNESS_MM,
     NAMED_VARIANTS,
+    NOISE_SNR,
     RANDOM_KS,
     S1_EDGE_FRACTION,
+    SHADING_RATIO,
     VariantResult,
     results_calibration,
     summarize_variants,
@@ -49,7 +51,9 @@ def _variant_help() -> str:
             f"`random_k<k>`: k = {RANDOM_KS[0]}..{RANDOM_KS[-1]} consecutive labelled vertebrae (one window drawn "
             "from the seed and the case, or every window); `thick4mm`: sagittal slices averaged into 4 mm slabs on "
             f"a 4 mm grid; `axial5mm`: the whole scan averaged along the spine axis into {AXIAL_THICKNESS_MM:g} mm "
-            "slabs (axial slices); `pelvic_axial5mm`: the `pelvic` crop so averaged. Cuts lie at the midpoints "
+            "slabs (axial slices); `pelvic_axial5mm`: the `pelvic` crop so averaged; `snr10`: the whole scan with "
+            f"Rician noise of sigma 1/{NOISE_SNR:g} of its 99th percentile; `coil_shading`: the whole scan darkened "
+            f"from posterior to anterior, {SHADING_RATIO:g} times at the anterior end. Cuts lie at the midpoints "
             "between labelled centres along the spine axis (half the neighbouring spacing beyond the labelled ends). "
             "A variant is skipped for a scan that does not label the levels it needs.")
 
