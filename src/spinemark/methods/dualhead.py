@@ -193,10 +193,16 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Raises:
         FileNotFoundError: No weights given and none shipped.
+        ValueError: An option that is no decoding parameter.
     """
     threads = options.pop("threads", None)
     path = weights or default_weights_path()
     decode = None
+    known = {f.name for f in dataclasses.fields(labeling.DecodeConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"unknown option(s) of the dualhead method: {', '.join(unknown)}; known: threads, "
+                         f"{', '.join(sorted(known))}")
     if options:
         decode = labeling.DecodeConfig(**{**read_metadata(path).get("decode", {}), **options})
     return DualHeadMethod(path, decode=decode, threads=threads)
