@@ -125,8 +125,7 @@ def test_rician_noise_has_the_asked_sigma_and_is_drawn_from_the_seed_and_case():
     noisy = rician_noise(vol, 10.0, np.random.default_rng(0))
     assert noisy.shape == vol.shape and np.allclose(noisy.affine, vol.affine)
     assert abs(float(np.std(noisy.data)) - 10.0) < 0.3  # at SNR 10 Rician noise is nearly Gaussian, sigma 100 / 10
-    _, _, truth = labelled_volume()
-    img, _, _ = labelled_volume()
+    img, _, truth = labelled_volume()
     a, b = (make_variant(img, truth, "snr10", key=k).volume.data for k in ("X_01", "X_01"))
     c = make_variant(img, truth, "snr10", key="X_02").volume.data
     assert np.array_equal(a, b) and not np.array_equal(a, c)

@@ -63,13 +63,13 @@ S1_EDGE_FRACTION = 0.75
 AXIAL_THICKNESS_MM = 5.0
 """Slab thickness of the axial variants (``axial5mm``, ``pelvic_axial5mm``): a usual axial slice of pelvic MRI."""
 
-RANDOM_KS = tuple(range(2, 8))
 NOISE_SNR = 10.0
 """``snr10``: bright tissue over the noise's sigma."""
 
 SHADING_RATIO = 4.0
 """``coil_shading``: how many times darker the anterior end of the image is than the posterior end."""
 
+RANDOM_KS = tuple(range(2, 8))
 DEFAULT_VARIANTS = ("full", *NAMED_VARIANTS, "s1_edge", *(f"random_k{k}" for k in RANDOM_KS), "thick4mm", "axial5mm",
                     "pelvic_axial5mm", "snr10", "coil_shading")
 
@@ -122,10 +122,16 @@ def spine_axis(volume: Volume, truth: Landmarks) -> int:
     return int(np.argmax(np.abs(d @ cols)))
 
 
+def _axis_towards(volume: Volume, world: int) -> tuple[int, bool]:
+    """The array axis closest to world axis ``world`` (0 R, 1 A, 2 S), and whether its index grows that way."""
+    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
+    axis = int(np.argmax(np.abs(cols[world])))
+    return axis, bool(cols[world, axis] > 0)
+
+
 def sagittal_axis(volume: Volume) -> int:
     """The array axis closest to world left-right: the slice axis of a sagittal acquisition."""
-    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
-    return int(np.argmax(np.abs(cols[0])))
+    return _axis_towards(volume, 0)[0]
 
 
 def rician_noise(volume: Volume, snr: float, rng: np.random.Generator) -> Volume:
@@ -142,11 +148,10 @@ def rician_noise(volume: Volume, snr: float, rng: np.random.Generator) -> Volume
 def coil_shading(volume: Volume, ratio: float) -> Volume:
     """The image darkened exponentially from its posterior to its anterior end, ``ratio`` times at the anterior end
     (along the array axis closest to world anterior)."""
-    cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
-    axis = int(np.argmax(np.abs(cols[1])))
+    axis, anterior = _axis_towards(volume, 1)
     n = volume.shape[axis]
     t = np.arange(n) / max(n - 1, 1)
-    if cols[1, axis] < 0:  # the index grows posteriorly
+    if not anterior:  # the index grows posteriorly
         t = t[::-1]
     shape = [1, 1, 1]
     shape[axis] = n
