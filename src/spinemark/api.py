@@ -116,8 +116,9 @@ def predict_file(
     if not len(pred.landmarks.vertebrae()):
         levels = getattr(m, "levels", None)
         cover = f" (its model names {levels[0]}..{levels[-1]} only)" if levels else ""
+        why = f" ({'; '.join(pred.warnings)})" if pred.warnings else ""
         raise InputError(path, f"no vertebra found by method {m.name!r}{cover}: no spine in view, a part of the spine "
-                               "the model does not cover, or an image it cannot read")
+                               f"the model does not cover, or an image it cannot read{why}")
     t0 = time.perf_counter()
     lms = pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))

@@ -59,6 +59,9 @@ class DecodeConfig:
 
     Attributes:
         peak_threshold: Smallest heatmap value of a candidate centre.
+        min_detection: When the detection heatmap (:func:`detection_map`) nowhere reaches this, the image shows no
+            vertebra the model can find (noise, a scan of something else) and no vertebra is reported, known levels
+            or not. None: never.
         nms_radius_mm: Two candidates are never closer than this.
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
@@ -112,6 +115,7 @@ class DecodeConfig:
     """
 
     peak_threshold: float = 0.25
+    min_detection: float | None = None
     nms_radius_mm: float = 12.0
     s1_threshold: float = 0.3
     s1_edge_threshold: float | None = None
@@ -140,6 +144,13 @@ class DecodeConfig:
             if len(a_b) != 2 or not a_b[0] > 0 or not np.isfinite(a_b).all():
                 raise ValueError(f"confidence_map must be (a, b) with a > 0, not {self.confidence_map}")
             object.__setattr__(self, "confidence_map", a_b)  # JSON gives a list
+
+
+def detection_map(level_maps: np.ndarray, any_map: np.ndarray | None = None) -> np.ndarray:
+    """Where vertebral body centres are: the "any vertebra" channel, or the sum of the level channels without one."""
+    if any_map is not None:
+        return np.asarray(any_map, dtype=np.float32)
+    return np.clip(np.asarray(level_maps, dtype=np.float32), 0, None).sum(0)
 
 
 def map_confidence(c: np.ndarray | float, a_b: tuple[float, float] | None) -> np.ndarray:
@@ -561,7 +572,11 @@ def decode(
     if not cfg.use_s1_head:
         s1_map = None
     level_maps = np.asarray(level_maps, dtype=np.float32)
-    det = np.asarray(any_map, dtype=np.float32) if any_map is not None else np.clip(level_maps, 0, None).sum(0)
+    det = detection_map(level_maps, any_map)
+    strongest = float(det.max()) if det.size else 0.0
+    if cfg.min_detection is not None and strongest < cfg.min_detection:
+        return Decoding([], [f"the detection heatmap peaks at {strongest:.2f}, below min_detection "
+                             f"{cfg.min_detection:g}"], False, None)
     pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
     warnings: list[str] = []
     anchor_pos, anchor_value, at_edge = None, 0.0, False
@@ -582,7 +597,8 @@ def decode(
         if not len(pos) or np.linalg.norm(pos - v, axis=1).min() * spacing_mm > cfg.known_match_mm:
             pos, vals = np.vstack([pos, v[None]]), np.append(vals, 1.0)
     if not len(pos):
-        return Decoding([], ["no vertebra found in the image"], False, None)
+        return Decoding([], [f"the detection heatmap peaks at {strongest:.2f}, below peak_threshold "
+                             f"{cfg.peak_threshold:g}"], False, None)
     chain = build_chain(pos * spacing_mm, vals, cfg)
     if anchor_pos is not None and at_edge and cfg.s1_edge_link_ratio is not None:
         chain = _extend_to_edge_s1(chain, pos * spacing_mm, anchor_pos * spacing_mm, cfg)

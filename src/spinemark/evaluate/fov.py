@@ -122,7 +122,7 @@ def spine_axis(volume: Volume, truth: Landmarks) -> int:
     return int(np.argmax(np.abs(d @ cols)))
 
 
-def _axis_towards(volume: Volume, world: int) -> tuple[int, bool]:
+def axis_towards(volume: Volume, world: int) -> tuple[int, bool]:
     """The array axis closest to world axis ``world`` (0 R, 1 A, 2 S), and whether its index grows that way."""
     cols = volume.affine[:3, :3] / volume.spacing_mm[None, :]
     axis = int(np.argmax(np.abs(cols[world])))
@@ -131,7 +131,7 @@ def _axis_towards(volume: Volume, world: int) -> tuple[int, bool]:
 
 def sagittal_axis(volume: Volume) -> int:
     """The array axis closest to world left-right: the slice axis of a sagittal acquisition."""
-    return _axis_towards(volume, 0)[0]
+    return axis_towards(volume, 0)[0]
 
 
 def rician_noise(volume: Volume, snr: float, rng: np.random.Generator) -> Volume:
@@ -148,7 +148,7 @@ def rician_noise(volume: Volume, snr: float, rng: np.random.Generator) -> Volume
 def coil_shading(volume: Volume, ratio: float) -> Volume:
     """The image darkened exponentially from its posterior to its anterior end, ``ratio`` times at the anterior end
     (along the array axis closest to world anterior)."""
-    axis, anterior = _axis_towards(volume, 1)
+    axis, anterior = axis_towards(volume, 1)
     n = volume.shape[axis]
     t = np.arange(n) / max(n - 1, 1)
     if not anterior:  # the index grows posteriorly
