@@ -294,6 +294,16 @@ def test_empty_heatmaps():
     assert dec.points == [] and dec.warnings
 
 
+@pytest.mark.parametrize("min_detection, found", [(None, 4), (0.5, 4), (0.7, 0)])
+def test_weak_detections_alone_are_no_vertebrae_below_min_detection(min_detection, found):
+    cents, names = _chain(4), ["L2", "L3", "L4", "L5"]
+    maps = 0.6 * _maps(cents, names)  # every detection peaks at 0.6, as on noise
+    dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(min_detection=min_detection))
+    assert len(dec.points) == found
+    if not found:
+        assert dec.warnings == ["the detection heatmap peaks at 0.60, below min_detection 0.7"]
+
+
 @pytest.mark.parametrize("anchor", [0, 3])
 def test_anchor_forces_s1(anchor):
     ev = np.full((5, len(LEVELS)), 0.2)
