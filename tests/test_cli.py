@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_unwritable_output_folder(batch, tmp_path, capsys):
 def test_missing_input_and_unknown_method(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o"), "--method", "test-blob"]) == 1
     assert "no such file" in capsys.readouterr().err
-    assert main(["predict", str(tmp_path), "-o", str(tmp_path / "o"), "--method", "no-such-method"]) == 1
+    assert main(["predict", str(tmp_path), "-o", str(tmp_path / "o"), "--method", "no-such-method"]) == 2
     assert "unknown method" in capsys.readouterr().err
 
 
@@ -146,6 +147,13 @@ def test_synth_command_writes_reproducible_phantoms(tmp_path, capsys):
     assert main(["synth", "--preset", "nope", "-o", str(out)]) == 2
 
 
+def test_synth_command_refuses_unknown_values_as_usage_errors(tmp_path, capsys):
+    for args in (["--contrast", "foo"], ["--orientation", "oblique"], ["--preset", "knee"], ["--seed", "-5"]):
+        assert main(["synth", *args, "-o", str(tmp_path / "ph")]) == 2
+        assert args[0] in capsys.readouterr().err
+    assert not (tmp_path / "ph").exists()
+
+
 def test_evaluate_command_on_phantom_truth(tmp_path, capsys):
     phantoms = tmp_path / "phantoms"
     assert main(["synth", "--preset", "lumbar", "--n", "2", "-o", str(phantoms), "--quiet"]) == 0
@@ -180,6 +188,13 @@ def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, ca
     assert "unknown option(s) of the dualhead method: no_such_field" in err and "peak_threshold" in err
     assert not (tmp_path / "o3").exists()
     assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", "s1_needs_caudal"]) == 2
+    # values of the wrong type or out of range, and empty formats or a folder as summary: usage errors too
+    for option in ("peak_threshold=abc", 'use_s1_head="false"', "nms_radius_mm=NaN", "link_max_mm=0", "threads=abc"):
+        assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--decode", option]) == 2
+        assert option.split("=")[0] in capsys.readouterr().err
+    assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--formats", ","]) == 2
+    assert main(["predict", str(img), "-o", str(tmp_path / "o3"), "--summary", str(tmp_path)]) == 2
+    assert not (tmp_path / "o3").exists()
 
 
 def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
@@ -219,8 +234,10 @@ def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "scan.nii.gz" in err and "known levels" in err and not (tmp_path / "c").exists()
     # a spec that is neither a point nor a file, and known levels for a batch: usage errors before any work
-    assert main(["predict", str(img), "-o", str(tmp_path / "d"), "--known", "L3:1,2"]) == 2
-    assert main(["predict", str(img), str(img.parent), "-o", str(tmp_path / "d"), "--known", f"L3:{x},{y},{z}"]) == 1
+    for spec in (["L3:1,2"], ["L3:nan,0,0"], [f"L3:{x},{y},{z}", f"L3:{x},{y},{z + 30}"]):
+        assert main(["predict", str(img), "-o", str(tmp_path / "d"), *[a for s in spec for a in ("--known", s)]]) == 2
+    other = shutil.copy(img, tmp_path / "other.nii.gz")
+    assert main(["predict", str(img), str(other), "-o", str(tmp_path / "d"), "--known", f"L3:{x},{y},{z}"]) == 2
     assert "one image" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 

@@ -154,15 +154,16 @@ def predict_batch(
             :func:`known_levels_for`).
 
     Raises:
-        InputError: Known levels (not a folder) with more than one input.
+        InputError: ``known`` names no folder of known-level files.
+        ValueError: Known levels (not a folder) with more than one input.
     """
     files = find_inputs(inputs)
     folder = Path(known) if isinstance(known, str | Path) else None
     if folder is not None and not folder.is_dir():
         raise InputError(folder, "not a folder of known-level files")
     if known and folder is None and len(files) > 1:
-        raise InputError(None, f"known levels name the vertebrae of one image, and {len(files)} inputs were given; "
-                               "give a folder of <stem>.mrk.json files instead, or predict them one at a time")
+        raise ValueError(f"known levels name the vertebrae of one image, and {len(files)} inputs were given; "
+                         "give a folder of <stem>.mrk.json files instead, or predict them one at a time")
     formats = list(formats)
     stems: dict[str, list[Path]] = {}
     for f in files:

@@ -116,21 +116,26 @@ def _cmd_predict(args) -> int:
 
     formats = list(FORMATS) if args.formats.strip() == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
-    if bad:
-        _err(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+    if bad or not formats:
+        _err(f"unknown format(s) {', '.join(bad)}" if bad else "no output format given")
+        _err(f"choose from {', '.join(FORMATS)}, or all")
         return 2
-    method = args.method
-    if args.decode:
-        from spinemark.methods import get_method
+    if args.summary and args.summary.is_dir():
+        _err(f"--summary {args.summary}: is a folder; give a file name")
+        return 2
+    from spinemark.methods import get_method
 
-        try:
-            method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
-        except (TypeError, ValueError) as exc:
-            _err(f"--decode {' '.join(args.decode)}: {exc}")
-            return 2
-        except (SpinemarkError, KeyError, FileNotFoundError) as exc:
-            _err(str(exc).strip("'\""))
-            return 1
+    try:
+        method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
+    except KeyError as exc:
+        _err(str(exc).strip("'\""))
+        return 2
+    except (TypeError, ValueError) as exc:
+        _err(f"--decode {' '.join(args.decode)}: {exc}")
+        return 2
+    except (SpinemarkError, FileNotFoundError) as exc:
+        _err(str(exc).strip("'\""))
+        return 1
     known = None
     if len(args.known) == 1 and Path(args.known[0]).is_dir():
         known = Path(args.known[0])  # a folder of <stem>.mrk.json files, one per input that has known levels
@@ -155,17 +160,22 @@ def _cmd_predict(args) -> int:
     def progress(items):
         return tqdm(items, desc="predict", unit="scan", disable=args.quiet or len(items) < 2, file=sys.stderr)
 
+    usage_error = False
+
     try:
         results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
                                 formats=formats, overwrite=args.overwrite, progress=progress, known=known)
-    except (SpinemarkError, KeyError, FileNotFoundError) as exc:
+    except ValueError as exc:  # wrong usage, such as known levels with several inputs
+        _err(str(exc))
+        usage_error, results = True, None
+    except (SpinemarkError, FileNotFoundError) as exc:
         _err(str(exc).strip("'\""))
         results = None
     finally:
         if created and not any(args.output.iterdir()):
             args.output.rmdir()  # made for this run and left empty: nothing to leave behind
     if results is None:
-        return 1
+        return 2 if usage_error else 1
     if not results:
         _err("no images found in " + ", ".join(map(str, args.inputs)))
         return 1
@@ -224,13 +234,15 @@ def _cmd_synth(args) -> int:
     from tqdm import tqdm
 
     from spinemark.errors import SpinemarkError
-    from spinemark.synth import PRESETS, generate_dataset
+    from spinemark.synth import CONTRASTS, ORIENTATIONS, PRESETS, generate_dataset
 
-    if args.preset not in PRESETS:
-        _err(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
-        return 2
-    if args.n < 1:
-        _err("--n must be at least 1")
+    for option, value, known in (("--preset", args.preset, PRESETS), ("--contrast", args.contrast, CONTRASTS),
+                                 ("--orientation", args.orientation, ORIENTATIONS)):
+        if value is not None and value not in known:
+            _err(f"{option}: unknown value {value!r}; choose from {', '.join(known)}")
+            return 2
+    if args.n < 1 or args.seed < 0:
+        _err("--n must be at least 1 and --seed at least 0")
         return 2
     overrides = {k: v for k, v in (("contrast", args.contrast), ("orientation", args.orientation)) if v}
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy import ndimage
@@ -51,6 +51,12 @@ log = logging.getLogger(__name__)
 STANDARD = (12, 5)
 VARIANTS: tuple[tuple[int, int], ...] = tuple((t, lum) for t in (12, 11, 13) for lum in (5, 4, 6))
 """(thoracic, lumbar) counts considered by the sequence decoder; (12, 5) is standard anatomy."""
+
+
+_RANGES = {"peak_threshold": (0.0, 1.0), "min_detection": (0.0, 1.0), "s1_threshold": (0.0, 1.0),
+           "s1_edge_threshold": (0.0, 1.0), "uncovered_confidence": (0.0, 1.0), "min_caudal_cos": (-1.0, 1.0),
+           "max_turn_deg": (0.0, 180.0)}
+"""Bounds of the :class:`DecodeConfig` numbers that are not just non-negative."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,20 @@ class DecodeConfig:
     uncovered_confidence: float | None = 0.1
 
     def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{f.name} must be true or false, not {value!r}")
+            elif f.type.startswith("float") and not (value is None and f.type.endswith("None")):
+                lo, hi = _RANGES.get(f.name, (0.0, np.inf))
+                if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                    span = f"from {lo:g} to {hi:g}" if hi < np.inf else f"of at least {lo:g}"
+                    raise ValueError(f"{f.name} must be a number {span}, not {value!r}")
+        if self.nms_radius_mm <= 0 or self.emission_floor <= 0 or self.gap_ratio <= 1:
+            raise ValueError("nms_radius_mm and emission_floor must be above 0, gap_ratio above 1")
+        if self.link_min_mm >= self.link_max_mm:
+            raise ValueError(f"link_min_mm ({self.link_min_mm:g}) must be below link_max_mm ({self.link_max_mm:g})")
         if self.confidence_map is not None:
             a_b = tuple(float(v) for v in self.confidence_map)
             if len(a_b) != 2 or not a_b[0] > 0 or not np.isfinite(a_b).all():

@@ -37,6 +37,8 @@ class Landmark:
     def __post_init__(self):
         object.__setattr__(self, "name", anatomy.canonical_name(self.name))
         p = tuple(float(v) for v in np.asarray(self.position_mm, dtype=np.float64).reshape(3))
+        if not np.isfinite(p).all():
+            raise ValueError(f"{self.name}: position {p} is not a finite point")
         object.__setattr__(self, "position_mm", p)
         object.__setattr__(self, "confidence", float(np.clip(self.confidence, 0.0, 1.0)))
 

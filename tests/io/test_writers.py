@@ -144,6 +144,14 @@ def test_write_files_refuses_existing_and_leaves_nothing_partial(tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_write_files_refuses_a_folder_in_a_files_place_before_writing_any(tmp_path):
+    (tmp_path / "b.txt").mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match="is a folder"):
+            write_files({tmp_path / "a.txt": b"a", tmp_path / "b.txt": b"b"}, overwrite=overwrite)
+        assert not (tmp_path / "a.txt").exists()
+
+
 def test_write_files_unwritable_folder(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -165,6 +173,8 @@ def test_known_levels_from_points_and_files(lms, tmp_path):
     known = read_known_levels(["l3: 1.5,-2,30", str(mrk)])
     assert known.names[0] == "L3" and np.allclose(known.points[0].position_mm, [1.5, -2.0, 30.0])
     assert known.names[1:] == lms.names and np.allclose(known.positions_mm[1:], lms.positions_mm, atol=1e-3)
-    for bad in ["L3:1,2", "X9:1,2,3", "L3:a,b,c", str(tmp_path / "missing.json")]:
+    for bad in ["L3:1,2", "X9:1,2,3", "L3:a,b,c", "L3:nan,0,0", "L3:1,inf,2", str(tmp_path / "missing.json")]:
         with pytest.raises(InputError):
             read_known_levels([bad])
+    with pytest.raises(InputError, match="unique"):
+        read_known_levels(["L3:1,2,3", "L3:1,2,40"])

@@ -28,7 +28,7 @@ def tiny_weights(tmp_path):
 def test_predict_end_to_end(tiny_weights):
     from spinemark.methods import get_method
 
-    m = get_method("dualhead", weights=tiny_weights, peak_threshold=-10.0)
+    m = get_method("dualhead", weights=tiny_weights, peak_threshold=0.0)
     assert m.name == "dualhead"
     info = m.model_info
     assert info["name"] == "tiny" and len(info["sha256"]) == 64
@@ -39,7 +39,7 @@ def test_predict_end_to_end(tiny_weights):
     assert set(m.predict(vol).timings) == {"resample", "network", "decode"}
     assert pred.landmarks.geometry.shape == (30, 20, 16)
     names = pred.landmarks.names
-    assert len(names) == len(set(names))
+    assert names and len(names) == len(set(names))  # the untrained network's maps peak above 0 somewhere
     for p in pred.landmarks:  # world positions lie inside the input image
         ijk = pred.landmarks.voxel_ijk(p.name)
         assert np.all(ijk > -2) and np.all(ijk < np.array(vol.shape) + 2)

@@ -121,7 +121,8 @@ def read_known_levels(specs) -> Landmarks:
     landmark files (``.landmarks.json``, Slicer ``.mrk.json``; every point of the file).
 
     Raises:
-        InputError: A string that is neither, an unknown vertebra name, or an unreadable file.
+        InputError: A string that is neither, an unknown vertebra name, a point that is not finite, a name given
+            twice, or an unreadable file.
     """
     points: list[Landmark] = []
     for spec in specs:
@@ -136,7 +137,10 @@ def read_known_levels(specs) -> Landmarks:
             points += read_landmarks(spec).points
         else:
             raise InputError(spec, "known level is neither NAME:X,Y,Z (RAS mm) nor a landmarks or markups file")
-    return Landmarks(points)
+    try:
+        return Landmarks(points)
+    except ValueError as exc:
+        raise InputError(None, f"known levels: {exc}") from exc
 
 
 # ---------------------------------------------------------------- CSV
@@ -343,13 +347,14 @@ def write_files(contents: dict[Path, bytes], overwrite: bool = False) -> list[Pa
     temporary names in the target folder, then rename each into place.
 
     Raises:
-        OutputError: An output exists (and ``overwrite`` is false) or the folder is not writable.
+        OutputError: An output exists (and ``overwrite`` is false), is a folder, or the folder is not writable.
     """
     paths = [Path(p) for p in contents]
-    if not overwrite:
-        for p in paths:
-            if p.exists():
-                raise OutputError(p, "output exists; use --overwrite to replace it")
+    for p in paths:
+        if p.is_dir():
+            raise OutputError(p, "is a folder, not a file name")
+        if p.exists() and not overwrite:
+            raise OutputError(p, "output exists; use --overwrite to replace it")
     temps: list[tuple[str, Path]] = []
     try:
         for p, data in contents.items():

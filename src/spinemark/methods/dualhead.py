@@ -196,6 +196,8 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
         ValueError: An option that is no decoding parameter.
     """
     threads = options.pop("threads", None)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a whole number of at least 1, not {threads!r}")
     path = weights or default_weights_path()
     decode = None
     known = {f.name for f in dataclasses.fields(labeling.DecodeConfig)}
