@@ -123,8 +123,9 @@ def id_to_name(label_id: int) -> str:
 
 
 def is_disc(label_id: int) -> bool:
-    """True when ``label_id`` is a disc id (100 + a vertebra id)."""
-    return int(label_id) - DISC_OFFSET in _BY_ID
+    """True when ``label_id`` is a disc id (100 + a vertebra id; none below the coccyx)."""
+    upper = _BY_ID.get(int(label_id) - DISC_OFFSET)
+    return upper is not None and upper.name != "Co"
 
 
 def is_vertebra(label_id: int) -> bool:

@@ -74,6 +74,14 @@ def test_truth_from_mask_and_markups(tmp_path):
     _write_mask(tmp_path / "f_seg.nii.gz", labels.astype(np.float32) + 0.5, vol.affine)
     with pytest.raises(InputError, match="f_seg.nii.gz.*not integers"):
         load_truth(tmp_path / "f_seg.nii.gz")
+    # an intensity image given as truth, and a label no vertebra or disc has (127: below the coccyx), name the truth
+    scan = np.random.default_rng(0).integers(0, 255, labels.shape).astype(np.uint8)
+    _write_mask(tmp_path / "scan.nii.gz", scan, vol.affine)
+    with pytest.raises(InputError, match="scan.nii.gz.*not a label image: 25[0-9] different"):
+        load_truth(tmp_path / "scan.nii.gz")
+    _write_mask(tmp_path / "co_seg.nii.gz", np.where(labels > 0, 127, 0).astype(np.uint8), vol.affine)
+    with pytest.raises(InputError, match="co_seg.nii.gz.*no vertebra or disc label"):
+        load_truth(tmp_path / "co_seg.nii.gz")
 
 
 def test_evaluate_pair_oracle_and_shift(tmp_path):

@@ -37,6 +37,10 @@ REPORT_FILES = (
 )
 """What :func:`evaluate_dirs` writes into its output folder."""
 
+MAX_LABEL_VALUES = 64
+"""A truth label image holds at most this many different non-zero values (the registry's vertebra and disc ids
+number fewer); more is an intensity image given as truth."""
+
 FOV_BUCKETS = ((1, 2), (3, 4), (5, 6), (7, 9), (10, 99))
 """Field-of-view buckets, by the number of labelled vertebrae in view."""
 
@@ -160,6 +164,9 @@ def load_truth(path: str | Path) -> Landmarks:
         if not np.array_equal(data, np.round(data)):
             raise InputError(p, "not a label image: voxel values are not integers")
         data = data.astype(np.int32)
+    values = np.unique(data)
+    if len(values) > 1 + MAX_LABEL_VALUES:
+        raise InputError(p, f"not a label image: {len(values) - 1} different non-zero values (an image, not labels?)")
     lms = Landmarks.from_label_map(data, vol.affine, geometry=vol.source)
     if not len(lms):
         raise InputError(p, "label image holds no vertebra or disc label of the registry (ids 1..32, 101..132)")
