@@ -13,6 +13,14 @@ def _good(path):
     return save_nifti(data.astype(np.float32) * 100 + 5, affine, path)
 
 
+@pytest.fixture(scope="module")
+def golden_phantom():
+    """The golden phantom (T12..S3, named right by the shipped model without help), made once for the module."""
+    from spinemark.synth import make_phantom
+
+    return make_phantom(preset="lumbosacral", seed=7)
+
+
 @pytest.fixture
 def batch(tmp_path):
     folder = tmp_path / "in"
@@ -173,8 +181,10 @@ def test_evaluate_command_on_phantom_truth(tmp_path, capsys):
     assert "extra" in capsys.readouterr().err
 
 
-def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, capsys):
-    img = _good(tmp_path / "scan.nii.gz")
+def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, capsys, golden_phantom):
+    from spinemark.io.writers import save_volume
+
+    img = save_volume(golden_phantom.image, tmp_path / "scan.nii.gz")
     out = tmp_path / "out"
     assert main(["predict", str(img), "-o", str(out), "--formats", "json", "--decode", "s1_needs_caudal=true",
                  "--decode", "peak_threshold=0.3"]) == 0
@@ -197,12 +207,11 @@ def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, ca
     assert not (tmp_path / "o3").exists()
 
 
-def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
+def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys, golden_phantom):
     pytest.importorskip("torch")
     from spinemark.io.writers import save_volume
-    from spinemark.synth import make_phantom
 
-    ph = make_phantom(preset="lumbosacral", seed=7)  # the golden phantom: T12..S3 named right without help
+    ph = golden_phantom
     img = save_volume(ph.image, tmp_path / "scan.nii.gz")
     x, y, z = ph.landmarks["L3"].position_mm
 
@@ -241,13 +250,12 @@ def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys):
     assert "one image" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
-def test_a_folder_of_known_levels_serves_a_batch(tmp_path, capsys):
+def test_a_folder_of_known_levels_serves_a_batch(tmp_path, capsys, golden_phantom):
     pytest.importorskip("torch")
     from spinemark.io.writers import landmarks_to_slicer_markups, save_volume
     from spinemark.landmarks import Landmark, Landmarks
-    from spinemark.synth import make_phantom
 
-    ph = make_phantom(preset="lumbosacral", seed=7)
+    ph = golden_phantom
     inputs = tmp_path / "in"
     for stem in ("a", "b", "c"):
         save_volume(ph.image, inputs / f"{stem}.nii.gz")

@@ -28,7 +28,7 @@ def tiny_weights(tmp_path):
 def test_predict_end_to_end(tiny_weights):
     from spinemark.methods import get_method
 
-    m = get_method("dualhead", weights=tiny_weights, peak_threshold=0.0)
+    m = get_method("dualhead", weights=tiny_weights, peak_threshold=0.0, min_detection=None)
     assert m.name == "dualhead"
     info = m.model_info
     assert info["name"] == "tiny" and len(info["sha256"]) == 64
