@@ -21,7 +21,7 @@ import numpy as np
 from spinemark import anatomy
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.io.readers import find_inputs, image_stem, load_volume
-from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, output_paths, render_outputs, write_files
+from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, check_targets, output_paths, render_outputs, write_files
 from spinemark.landmarks import Landmarks
 from spinemark.methods.base import Method, Prediction, get_method
 from spinemark.volume import MAX_VOXELS, Volume
@@ -102,10 +102,7 @@ def predict_file(
     path = Path(path)
     formats = list(formats)
     targets = output_paths(outdir, stem or image_stem(path), formats)
-    if not overwrite:
-        for p in targets.values():
-            if p.exists():
-                raise OutputError(p, "output exists; use --overwrite to replace it")
+    check_targets(targets.values(), overwrite)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     vol = load_volume(path, max_voxels=max_voxels)

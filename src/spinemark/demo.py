@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.api import FileResult, predict_file
-from spinemark.io.writers import FORMATS, OutputInfo, landmarks_to_dict, read_landmarks, save_volume, write_files
+from spinemark.io.readers import image_stem
+from spinemark.io.writers import (
+    FORMATS,
+    OutputInfo,
+    check_targets,
+    landmarks_to_dict,
+    output_paths,
+    read_landmarks,
+    save_volume,
+    write_files,
+)
 from spinemark.landmarks import Landmarks
 
 
@@ -52,13 +62,19 @@ def compare_by_name(pred: Landmarks, truth: Landmarks) -> tuple[list[tuple[str, 
 
 def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bool = False,
              method: str = "dualhead", weights=None) -> DemoResult:
-    """Make a pelvic phantom in ``outdir``, predict it, write every output format and compare with truth."""
+    """Make a pelvic phantom in ``outdir``, predict it, write every output format and compare with truth.
+
+    Raises:
+        OutputError: A file the demo writes exists (and ``overwrite`` is false) or is a folder; checked for every
+            file before anything is written.
+    """
     from spinemark.synth import make_phantom
 
     outdir = Path(outdir)
-    ph = make_phantom(preset="pelvic", seed=seed)
     image_path = outdir / "demo_pelvic.nii.gz"
     truth_path = outdir / "demo_pelvic.truth.landmarks.json"
+    check_targets([image_path, truth_path, *output_paths(outdir, image_stem(image_path), FORMATS).values()], overwrite)
+    ph = make_phantom(preset="pelvic", seed=seed)
     write_files({truth_path: json.dumps(landmarks_to_dict(ph.landmarks, OutputInfo(method="synth")), indent=1).encode()},
                 overwrite=overwrite)
     save_volume(ph.image, image_path, overwrite=overwrite)

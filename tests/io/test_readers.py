@@ -1,5 +1,6 @@
 import gzip
 import struct
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -149,3 +150,101 @@ def test_gzip_helper_detects_bad_stream(tmp_path):
     p = tmp_path / "short.nii.gz"
     p.write_bytes(gzip.compress(b"\x00" * 100))
     _expect(p, ["cannot read"])
+
+
+def test_image_stem_of_a_folder_given_as_dot_is_its_name(tmp_path, monkeypatch):
+    """``cd series && spinemark predict . -o out`` names the outputs after the folder, not ``.landmarks.json``."""
+    from helpers import write_dicom_series
+    from spinemark.api import predict_batch
+
+    data, affine = layout_volume("axial")
+    series = write_dicom_series(data * 10, affine, tmp_path / "series1")
+    monkeypatch.chdir(series)
+    assert image_stem(".") == "series1" and image_stem("..") == tmp_path.name and image_stem(Path("sub/..")) == "series1"
+    [result] = predict_batch(["."], tmp_path / "out", method="test-blob", formats=["json"])
+    assert result.error is None and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["series1.landmarks.json"]
+
+
+def test_find_inputs_lists_each_path_once(tmp_path):
+    (tmp_path / "in").mkdir()
+    x = _good(tmp_path / "in", "x.nii.gz")
+    y = _good(tmp_path / "in", "y.nii.gz")
+    missing = tmp_path / "in" / "missing.nii.gz"
+    assert find_inputs([x, x]) == [x]
+    assert find_inputs([x, tmp_path / "in"]) == [x, y]  # a file, then its folder: first occurrence kept
+    assert find_inputs([tmp_path / "in" / ".." / "in" / "x.nii.gz", x, missing, missing]) == [
+        tmp_path / "in" / ".." / "in" / "x.nii.gz", missing]  # missing paths stay, so that reading reports them
+
+
+def test_label_map_words_count_only_at_the_end_of_the_name(tmp_path, caplog):
+    """MSK (musculoskeletal), SEG or a label word at the start or middle of a scan's name is no label-map tag."""
+    import logging
+
+    from spinemark.io.readers import is_label_map_name
+
+    for name in ("MSK_Spine_001.nii.gz", "seg_patient_T2.nii.gz", "sub-01_label-L4_T2w.nii.gz", "mask_study.nrrd"):
+        assert not is_label_map_name(name), name
+    for name in ("MSK_Spine_001_msk.nii.gz", "sub-01_T2w_dseg.nii.gz", "scan_Labels.mha", "seg.nii.gz"):
+        assert is_label_map_name(name), name
+    _good(tmp_path, "MSK_Spine_001.nii.gz")
+    _good(tmp_path, "MSK_Spine_001_seg.nii.gz")
+    with caplog.at_level(logging.INFO, logger="spinemark.io.readers"):
+        assert find_inputs([tmp_path]) == [tmp_path / "MSK_Spine_001.nii.gz"]
+    assert any("MSK_Spine_001_seg.nii.gz" in r.getMessage() and "label map" in r.getMessage() for r in caplog.records)
+
+
+def _warnings(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "spinemark.io.readers"]
+
+
+def test_sform_and_qform_that_disagree_warn_which_is_used(tmp_path, caplog):
+    data, affine = layout_volume("sagittal")
+    img = nib.Nifti1Image(data.astype(np.float32), affine)
+    img.set_sform(affine, code=2)
+    img.set_qform(affine, code=1)
+    nib.save(img, tmp_path / "agree.nii.gz")
+    qform = affine.copy()
+    qform[:3, 3] += 3.0  # 5.2 mm off
+    img.set_qform(qform, code=1)
+    nib.save(img, tmp_path / "disagree.nii.gz")
+    load_volume(tmp_path / "agree.nii.gz")
+    assert not _warnings(caplog)
+    vol = load_volume(tmp_path / "disagree.nii.gz")
+    assert np.allclose(vol.affine, affine)  # the sform, as nibabel reads it
+    [msg] = _warnings(caplog)
+    assert "disagree.nii.gz" in msg and "disagree" in msg and "using the sform" in msg and "qform" in msg
+
+
+def test_nifti_without_sform_or_qform_warns_that_geometry_is_undefined(tmp_path, caplog):
+    img = nib.Nifti1Image(np.ones((10, 10, 10), np.float32), np.diag([2.0, 2.0, 3.0, 1.0]))
+    img.set_sform(None, code=0)
+    img.set_qform(None, code=0)
+    nib.save(img, tmp_path / "noform.nii")
+    vol = load_volume(tmp_path / "noform.nii")
+    assert np.allclose(vol.spacing_mm, [2.0, 2.0, 3.0])
+    [msg] = _warnings(caplog)
+    assert "noform.nii" in msg and "undefined" in msg and "pixdim" in msg
+
+
+def test_negative_pixdim_does_not_matter_when_the_sform_defines_the_geometry(tmp_path):
+    affine = np.diag([-0.5, 0.5, 4.0, 1.0])
+    img = nib.Nifti1Image(np.ones((10, 10, 10), np.float32), affine)
+    img.set_sform(affine, code=2)
+    img.set_qform(None, code=0)
+    p = tmp_path / "negpix.nii"
+    nib.save(img, p)
+    raw = bytearray(p.read_bytes())
+    raw[80:84] = struct.pack("<f", -0.5)  # pixdim[1] negative, as some converters write it
+    p.write_bytes(bytes(raw))
+    assert np.allclose(load_volume(p).affine, affine)
+    raw[252:256] = struct.pack("<hh", 0, 0)  # without the sform the pixdim is the geometry: refused
+    p.write_bytes(bytes(raw))
+    _expect(p, ["negative", "spacing"])
+
+
+def test_scaled_values_that_overflow_float32_are_an_input_error(tmp_path):
+    img = nib.Nifti1Image(np.full((10, 10, 10), 1000, np.int16), np.eye(4))
+    img.header.set_slope_inter(1e38, 0.0)
+    p = tmp_path / "slope.nii"
+    nib.save(img, p)
+    _expect(p, ["values overflow"])

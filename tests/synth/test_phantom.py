@@ -179,6 +179,21 @@ def test_generate_dataset_writes_readable_files(tmp_path):
     generate_dataset(tmp_path, preset="lumbar", n=1, seed=5, shape=(32, 32, 8), overwrite=True)
 
 
+def test_generate_dataset_checks_every_phantoms_files_before_writing_any(tmp_path, monkeypatch):
+    import spinemark.synth.phantom as phantom
+    from spinemark.errors import OutputError
+
+    (tmp_path / "synth_pelvic_0001.nii.gz").write_bytes(b"kept")
+    monkeypatch.setattr(phantom, "make_phantom", lambda *a, **kw: pytest.fail("generated before the check"))
+    with pytest.raises(OutputError) as info:
+        generate_dataset(tmp_path, preset="pelvic", n=2)
+    assert "synth_pelvic_0001.nii.gz" in str(info.value) and "exists" in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["synth_pelvic_0001.nii.gz"]
+    (tmp_path / "synth_pelvic_0000.config.json").mkdir()  # a folder in the way is refused even with overwrite
+    with pytest.raises(OutputError, match="synth_pelvic_0000.config.json: is a folder"):
+        generate_dataset(tmp_path, preset="pelvic", n=2, overwrite=True)
+
+
 def test_variant_discs_are_named_by_their_true_neighbours():
     from spinemark.synth import make_phantom
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.errors import InputError
-from spinemark.volume import MAX_VOXELS, Geometry, Volume, check_geometry, check_volume
+from spinemark.volume import MAX_VOXELS, Geometry, Volume, check_geometry, check_volume, voxel_to_world
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,10 @@ LABEL_MAP_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_label
 """Role tags that end the names of label maps (before the suffix); pairing strips them to find a scan's key."""
 
 LABEL_MAP_WORDS = ("seg", "dseg", "msk", "mask", "label", "labels", "labeled", "labelled", "centerline", "centreline")
-"""Words of a file name that mark a label map (see :func:`is_label_map_name`)."""
+"""Words that mark a label map when they end a file name's stem (see :func:`is_label_map_name`)."""
+
+LABEL_MAP_QUALIFIERS = ("manual", "auto", "center", "centre")
+"""Words that may follow a label-map word at the end of a stem (SCT's ``t2_labeled_center_manual.nii.gz``)."""
 
 
 def image_suffix(path: str | Path) -> str:
@@ -40,22 +43,32 @@ def image_suffix(path: str | Path) -> str:
 
 
 def image_stem(path: str | Path) -> str:
-    """File name without its image suffix (``scan.nii.gz`` -> ``scan``); a DICOM folder's name."""
+    """File name without its image suffix (``scan.nii.gz`` -> ``scan``); a DICOM folder's name, also when the
+    folder is given as ``.`` or ``..`` (the name of the folder they resolve to)."""
     p = Path(path)
+    if p.name in ("", ".", ".."):
+        p = p.resolve()
     suf = image_suffix(p)
     return p.name[: len(p.name) - len(suf)] if suf else p.name
 
 
 def is_label_map_name(path: str | Path) -> bool:
-    """True when the file name says it is a label map: one of its ``_``-separated words is in
-    :data:`LABEL_MAP_WORDS`, alone or with a value (``scan_seg.nii.gz``, ``VB3_01_seg-vert_msk.nii.gz``,
-    SCT's ``t2_seg-manual.nii.gz``, ``t2_labeled_center_manual.nii.gz``, ``labels.nii.gz``).
+    """True when the file name says it is a label map: its stem ends in a ``_``-separated word of
+    :data:`LABEL_MAP_WORDS`, alone or with a value, optionally followed by words of :data:`LABEL_MAP_QUALIFIERS`
+    (``scan_seg.nii.gz``, ``VB3_01_seg-vert_msk.nii.gz``, SCT's ``t2_seg-manual.nii.gz`` and
+    ``t2_labeled_center_manual.nii.gz``, ``labels.nii.gz``). Such a word elsewhere in the name does not count
+    (``MSK_Spine_001.nii.gz``, MSK for musculoskeletal, is a scan).
 
     Example:
         >>> is_label_map_name("t2_seg-manual.nii.gz"), is_label_map_name("sub-01_acq-sag_T2w.nii.gz")
         (True, False)
+        >>> is_label_map_name("MSK_Spine_001.nii.gz")
+        False
     """
-    return any(word.split("-")[0] in LABEL_MAP_WORDS for word in image_stem(path).lower().split("_"))
+    words = image_stem(path).lower().split("_")
+    while len(words) > 1 and words[-1] in LABEL_MAP_QUALIFIERS:
+        words.pop()
+    return words[-1].split("-")[0] in LABEL_MAP_WORDS
 
 
 def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
@@ -81,7 +94,20 @@ def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
     else:
         raise InputError(p, "not a known image format (NIfTI, NRRD, MHA/MHD or a DICOM series folder)")
     check_volume(vol, p, max_voxels)
+    _check_float32_range(vol.data, p)
     return vol
+
+
+def _check_float32_range(data: np.ndarray, p: Path) -> None:
+    """Refuse values (finite, e.g. scaled by a NIfTI ``scl_slope`` into float64) that overflow the float32 the
+    methods compute in: they would become infinite there."""
+    if not np.issubdtype(data.dtype, np.floating) or data.dtype.itemsize <= 4:
+        return
+    largest = max(abs(float(data.max())), abs(float(data.min())))
+    limit = float(np.finfo(np.float32).max)
+    if largest > limit:
+        raise InputError(p, f"values overflow 32-bit floats (largest magnitude {largest:.3g}, limit {limit:.3g}): "
+                            "check the intensity scaling (NIfTI scl_slope/scl_inter, DICOM rescale slope)")
 
 
 def _read_nifti(p: Path, max_voxels: int) -> Volume:
@@ -99,6 +125,7 @@ def _read_nifti(p: Path, max_voxels: int) -> Volume:
     except Exception as exc:  # truncated gzip streams raise EOFError, OSError, zlib.error, ValueError
         raise InputError(p, f"cannot read image data, file truncated or corrupt ({exc.__class__.__name__}: {exc})") from exc
     data = data.reshape(data.shape[:3]) if data.ndim > 3 else data
+    _warn_nifti_geometry(p, img)
     geometry = Geometry(tuple(data.shape), np.asarray(affine, dtype=np.float64), str(p))
     return Volume(np.asarray(data), geometry.affine, geometry)
 
@@ -116,7 +143,9 @@ def _in_memory(p: Path, img):
 
 
 def _check_raw_nifti_spacing(p: Path, img) -> None:
-    """Refuse zero, negative or NaN voxel sizes in the header, which nibabel would silently replace."""
+    """Refuse zero, negative or NaN voxel sizes in the header, which nibabel would silently replace, where they make
+    the geometry: with no sform and no qform (the affine is a diagonal of them). A qform uses their magnitudes, so
+    only zero or NaN ones are refused; an sform does not use them at all (:func:`check_geometry` checks it)."""
     import nibabel as nib
 
     try:
@@ -126,8 +155,36 @@ def _check_raw_nifti_spacing(p: Path, img) -> None:
         raise InputError(p, f"cannot read NIfTI header ({exc})") from exc
     ndim = int(min(max(raw["dim"][0], 0), 3))
     pixdim = np.asarray(raw["pixdim"][1 : 1 + ndim], dtype=np.float64)
-    if np.any(~np.isfinite(pixdim)) or np.any(pixdim <= 0):
+    if img.header["sform_code"] != 0:  # the codes nibabel chose the affine by (invalid ones reset to 0)
+        return
+    size = np.abs(pixdim) if img.header["qform_code"] != 0 else pixdim
+    if np.any(~np.isfinite(size)) or np.any(size <= 0):
         raise InputError(p, f"zero, negative or undefined voxel spacing {pixdim.tolist()} mm in the header")
+
+
+MAX_FORM_SHIFT_MM, MAX_FORM_ANGLE_DEG = 1.0, 1.0
+"""A NIfTI whose sform and qform differ by more than this (at any image corner, between any axis directions) warns."""
+
+
+def _warn_nifti_geometry(p: Path, img) -> None:
+    """Log a warning when a NIfTI's geometry is ambiguous: sform and qform both set but different (nibabel, and so
+    spinemark, uses the sform; ITK-based tools may use the qform), or neither set (the geometry is undefined)."""
+    hdr = img.header
+    if hdr["sform_code"] != 0 and hdr["qform_code"] != 0:
+        sform, qform = hdr.get_sform(), hdr.get_qform()
+        corners = np.array(np.meshgrid(*[[0, n - 1] for n in img.shape[:3]], indexing="ij")).reshape(3, -1).T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = float(np.max(np.linalg.norm(voxel_to_world(sform, corners) - voxel_to_world(qform, corners), axis=1)))
+            us = sform[:3, :3] / np.linalg.norm(sform[:3, :3], axis=0)
+            uq = qform[:3, :3] / np.linalg.norm(qform[:3, :3], axis=0)
+            angle = float(np.degrees(np.max(np.arccos(np.clip((us * uq).sum(axis=0), -1.0, 1.0)))))
+        if not (shift <= MAX_FORM_SHIFT_MM and angle <= MAX_FORM_ANGLE_DEG):
+            log.warning("%s: sform and qform disagree (by up to %.1f mm at the image corners and %.1f degrees); using "
+                        "the sform, as nibabel does. ITK-based tools such as 3D Slicer may use the qform, so points "
+                        "can land elsewhere there", p, shift, angle)
+    elif hdr["sform_code"] == 0 and hdr["qform_code"] == 0:
+        log.warning("%s: neither sform nor qform is set, so the geometry is undefined; assumed a scanner-aligned "
+                    "diagonal affine from the voxel sizes (pixdim)", p)
 
 
 def _itk_to_volume(image, p: Path, max_voxels: int) -> Volume:
@@ -216,9 +273,10 @@ def find_inputs(paths) -> list[Path]:
     """Expand files and folders into the list of images to process.
 
     A folder is searched recursively: image files by suffix, except label maps named as such
-    (:func:`is_label_map_name`), and every folder that holds DICOM files counts as one series
-    input. Files named explicitly are always kept; missing paths too, so that reading them
-    reports the problem for that input.
+    (:func:`is_label_map_name`; each one skipped is logged), and every folder that holds DICOM files counts as one
+    series input. Files named explicitly are always kept; missing paths too, so that reading them
+    reports the problem for that input. A path met twice (given twice, as a file and within its folder, or
+    spelled ``in/../in/x.nii.gz``) is listed once, where it was first met.
     """
     found: list[Path] = []
     for raw in paths:
@@ -233,10 +291,15 @@ def find_inputs(paths) -> list[Path]:
             for f in sorted(files):
                 fp = rootp / f
                 if image_suffix(fp):
-                    if not is_label_map_name(fp):
+                    if is_label_map_name(fp):
+                        log.info("skipped %s: named like a label map", fp)
+                    else:
                         found.append(fp)
                 elif not dicom_here and (f.lower().endswith((".dcm", ".ima")) or is_dicom_file(fp)):
                     dicom_here = True
             if dicom_here:
                 found.append(rootp)
-    return found
+    unique: dict[Path, Path] = {}
+    for f in found:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values())

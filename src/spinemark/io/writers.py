@@ -18,6 +18,7 @@ import io
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -342,6 +343,19 @@ def render_outputs(lms: Landmarks, formats, image: Volume | None = None, info: O
     return out
 
 
+def check_targets(paths: Iterable[str | Path], overwrite: bool = False) -> None:
+    """Refuse output paths that are folders, or that exist when not ``overwrite``: the check before any is written.
+
+    Raises:
+        OutputError: Naming the first such path.
+    """
+    for p in map(Path, paths):
+        if p.is_dir():
+            raise OutputError(p, "is a folder, not a file name")
+        if p.exists() and not overwrite:
+            raise OutputError(p, "output exists; use --overwrite to replace it")
+
+
 def write_files(contents: dict[Path, bytes], overwrite: bool = False) -> list[Path]:
     """Write several files all or nothing: refuse existing ones without ``overwrite``, write to
     temporary names in the target folder, then rename each into place.
@@ -350,11 +364,7 @@ def write_files(contents: dict[Path, bytes], overwrite: bool = False) -> list[Pa
         OutputError: An output exists (and ``overwrite`` is false), is a folder, or the folder is not writable.
     """
     paths = [Path(p) for p in contents]
-    for p in paths:
-        if p.is_dir():
-            raise OutputError(p, "is a folder, not a file name")
-        if p.exists() and not overwrite:
-            raise OutputError(p, "output exists; use --overwrite to replace it")
+    check_targets(paths, overwrite)
     temps: list[tuple[str, Path]] = []
     try:
         for p, data in contents.items():

@@ -12,24 +12,32 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from spinemark.io.writers import OutputInfo, nifti_bytes, render_outputs, write_files
+from spinemark.io.writers import OutputInfo, check_targets, nifti_bytes, render_outputs, write_files
 
 log = logging.getLogger(__name__)
+
+
+PHANTOM_SUFFIXES = (".nii.gz", "_seg.nii.gz", ".landmarks.json", ".config.json")
+"""The files of one phantom: ``<stem>`` + each of these (image, label map, landmarks, config)."""
+
+
+def phantom_paths(outdir: str | Path, stem: str) -> list[Path]:
+    """Where the files of the phantom ``stem`` go, in the order of :data:`PHANTOM_SUFFIXES`."""
+    return [Path(outdir) / f"{stem}{suffix}" for suffix in PHANTOM_SUFFIXES]
 
 
 def phantom_files(ph, outdir: str | Path, stem: str) -> dict[Path, bytes]:
     """In-memory files of one phantom: ``<stem>.nii.gz``, ``<stem>_seg.nii.gz``,
     ``<stem>.landmarks.json`` and ``<stem>.config.json``."""
-    out = Path(outdir)
-    img_path = out / f"{stem}.nii.gz"
+    img_path, seg_path, lms_path, cfg_path = phantom_paths(outdir, stem)
     lms = ph.landmarks.on_geometry(ph.image.geometry)
     doc = render_outputs(lms, ["json"], image=ph.image, info=OutputInfo(method="synth", image_path=str(img_path)))
     cfg = {"config": ph.config.to_dict(), "info": ph.info}
     return {
         img_path: nifti_bytes(ph.image.data, ph.image.affine),
-        out / f"{stem}_seg.nii.gz": nifti_bytes(ph.labels.data, ph.labels.affine),
-        out / f"{stem}.landmarks.json": doc["json"],
-        out / f"{stem}.config.json": json.dumps(cfg, indent=1).encode(),
+        seg_path: nifti_bytes(ph.labels.data, ph.labels.affine),
+        lms_path: doc["json"],
+        cfg_path: json.dumps(cfg, indent=1).encode(),
     }
 
 
@@ -45,8 +53,8 @@ def generate_dataset(outdir: str | Path, preset: str = "pelvic", n: int = 10, se
         preset: Field-of-view preset.
         n: Number of phantoms.
         seed: Seed of the first phantom.
-        overwrite: Replace existing files (otherwise an existing file raises ``OutputError``
-            before anything of that phantom is written).
+        overwrite: Replace existing files (otherwise an existing file of any phantom raises ``OutputError``
+            before anything is generated or written).
         progress: Optional wrapper for the loop (e.g. ``tqdm``), owned by the caller.
         **overrides: :class:`~spinemark.synth.PhantomConfig` fields.
 
@@ -55,9 +63,11 @@ def generate_dataset(outdir: str | Path, preset: str = "pelvic", n: int = 10, se
     """
     from spinemark.synth.phantom import make_phantom
 
+    stems = [f"synth_{preset}_{i:04d}" for i in range(n)]
+    check_targets((p for stem in stems for p in phantom_paths(outdir, stem)), overwrite)
     written: list[Path] = []
     for i in progress(range(n)) if progress else range(n):
-        stem = f"synth_{preset}_{i:04d}"
+        stem = stems[i]
         ph = make_phantom(preset, seed=seed + i, **overrides)
         written += write_files(phantom_files(ph, outdir, stem), overwrite=overwrite)
         log.info("wrote %s (%d landmarks)", stem, len(ph.landmarks))
