@@ -82,7 +82,7 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field (JSON value), e.g. --set iterations=2000")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="RUNDIR", help="run folder")
-    p.add_argument("--overwrite", action="store_true", help="reuse an existing run folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in the folder")
     common(p)
 
     p = sub.add_parser("demo", help="make a pelvic phantom, predict it, write every format, print the error")
@@ -300,28 +300,44 @@ def parse_assignments(items) -> dict:
 def _cmd_train(args) -> int:
     from spinemark.errors import SpinemarkError
     from spinemark.train import TrainConfig, train
+    from spinemark.train.config import read_config_file, unknown_fields
+    from spinemark.train.loop import TrainingInterrupted
 
-    try:
-        fields = json.loads(args.config.read_text()) if args.config else {}
+    try:  # usage errors (2): the config file, --set, and the type or range of a value
+        fields = read_config_file(args.config) if args.config else {}
         try:
-            fields.update(parse_assignments(args.set))  # CLI > config file > defaults
+            sets = parse_assignments(args.set)
         except ValueError as exc:
             _err(f"--set {exc}")
             return 2
+        if unknown_fields(sets):
+            _err(f"--set: {unknown_fields(sets)}")
+            return 2
+        fields.update(sets)  # CLI > config file > defaults
         if args.data:
             fields["data"] = [str(d) for d in args.data]
         fields["output"] = str(args.output)
         cfg = TrainConfig.from_dict(fields)
-        if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
-            _err(f"{args.output}: run folder exists and is not empty; use --overwrite to reuse it")
-            return 1
+    except (SpinemarkError, ValueError) as exc:
+        _err(str(exc))
+        return 2
+    if args.output.is_dir() and any(args.output.iterdir()) and not args.overwrite:
+        _err(f"{args.output}: run folder exists and is not empty; use --overwrite to replace its run")
+        return 1
 
-        def report(row: dict) -> None:
-            if not args.quiet:
-                print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
-                      flush=True)
+    def report(row: dict) -> None:
+        if not args.quiet:
+            print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()),
+                  flush=True)
 
+    try:
         weights = train(cfg, callback=report)
+    except TrainingInterrupted as exc:
+        _err(str(exc))
+        return 130
+    except KeyboardInterrupt:
+        _err("training interrupted before it started; no run written")
+        return 130
     except (SpinemarkError, ValueError, TypeError, OSError) as exc:
         _err(str(exc))
         return 1

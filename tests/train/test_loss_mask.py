@@ -10,9 +10,9 @@ from spinemark.train.sampling import PatchConfig, draw_patch  # noqa: E402
 LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 
 
-def _case(span=True):
+def _case(span=True, source="real"):
     lm = {n: np.array([8.0, 12.0, 40.0 - 10 * i]) for i, n in enumerate(["L1", "L2", "L3"])}
-    return Case("c", "real", np.random.default_rng(0).random((16, 24, 48)).astype(np.float32), lm,
+    return Case("c", source, np.random.default_rng(0).random((16, 24, 48)).astype(np.float32), lm,
                 labelled_span(lm) if span else None)
 
 
@@ -43,8 +43,15 @@ def test_mask_of_partially_labelled_case():
 
 def test_phantom_case_is_fully_supervised():
     cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=False)
-    p = draw_patch(_case(span=False), np.random.default_rng(0), cfg, centre=np.array([8.0, 12.0, 24.0]))
+    p = draw_patch(_case(span=False, source="phantom"), np.random.default_rng(0), cfg,
+                   centre=np.array([8.0, 12.0, 24.0]))
     assert np.all(p.mask == 1) and np.all(p.s1_mask == 1)
+
+
+def test_real_case_without_labelled_span_is_refused_not_taken_for_a_phantom():
+    cfg = PatchConfig(LEVELS, (16, 24, 48), 3.0, 4.0, augment=False)
+    with pytest.raises(ValueError, match="labelled span"):
+        draw_patch(_case(span=False), np.random.default_rng(0), cfg, centre=np.array([8.0, 12.0, 24.0]))
 
 
 def test_augmented_patch_is_finite():

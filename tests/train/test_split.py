@@ -18,8 +18,9 @@ def test_validation_cases_never_trained(shared_data):
     from spinemark.train.config import TrainConfig
     from spinemark.train.loop import _split_cases
 
-    cfg = TrainConfig(output="unused", data=(str(shared_data),))
-    train, tune, val = _split_cases(cfg, np.random.default_rng(0))
+    cfg = TrainConfig(output="unused", data=(str(shared_data),), subsets=("VB3", "VB1"), split="spine_mri_v1")
+    train, tune, val, excluded = _split_cases(cfg, np.random.default_rng(0))
+    assert excluded == []
     val_ids = set(read_split("spine_mri_v1")["validation"])
     assert {r.case_id for r in val} == val_ids
     assert not ({r.case_id for r in train} | {r.case_id for r in tune}) & val_ids

@@ -18,8 +18,11 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
+
+from spinemark.errors import InputError
 
 FORMAT = "spinemark.weights/1"
 ARCHITECTURE = "DualHeadUNet3D"
@@ -44,9 +47,17 @@ def read_metadata(weights_path: str | Path) -> dict:
     """Read the metadata of a weights file (no torch needed).
 
     Raises:
+        InputError: ``weights_path`` is a folder, or the metadata file (``.json``) instead of the weights.
         FileNotFoundError: The weights or metadata file is missing.
         ValueError: The metadata is not of a known format.
     """
+    p = Path(weights_path)
+    if p.is_dir():
+        inside = p / "weights.pt"
+        raise InputError(p, "is a folder, not a weights file" + (f"; give the weights file in it: {inside}"
+                                                                  if inside.is_file() else ""))
+    if p.suffix.lower() == ".json":
+        raise InputError(p, f"not a weights file (it is their metadata); give the .pt next to it: {p.with_suffix('.pt')}")
     meta_file = metadata_path(weights_path)
     if not Path(weights_path).is_file():
         raise FileNotFoundError(f"weights file not found: {weights_path}")
@@ -59,7 +70,7 @@ def read_metadata(weights_path: str | Path) -> dict:
 
 
 def save_weights(model, path: str | Path, metadata: dict) -> Path:
-    """Write ``model``'s state dict to ``path`` and its metadata beside it.
+    """Write ``model``'s state dict to ``path`` and its metadata beside it (temporary names, then renamed).
 
     Args:
         model: A :class:`~spinemark.nets.unet3d.DualHeadUNet3D`.
@@ -71,10 +82,12 @@ def save_weights(model, path: str | Path, metadata: dict) -> Path:
     """
     import torch
 
+    from spinemark.io.writers import write_files
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save(state, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     meta = dict(metadata)
     meta.update(
         format=FORMAT,
@@ -86,7 +99,10 @@ def save_weights(model, path: str | Path, metadata: dict) -> Path:
         channels=list(model.config.channel_names),
         n_parameters=sum(p.numel() for p in model.parameters()),
     )
-    metadata_path(path).write_text(json.dumps(meta, indent=2) + "\n")
+    # both written in full to temporary names, then renamed one right after the other: an interrupt while writing
+    # leaves the old pair, not new weights beside old metadata
+    write_files({path: buffer.getvalue(), metadata_path(path): (json.dumps(meta, indent=2) + "\n").encode()},
+                overwrite=True)
     return path
 
 
@@ -104,7 +120,11 @@ def load_model(path: str | Path):
     model = DualHeadUNet3D(NetConfig(levels=tuple(meta["levels"]), width=int(meta["width"]),
                                      in_channels=int(meta.get("in_channels", 1)),
                                      bottleneck_dilations=tuple(meta.get("bottleneck_dilations", ()))))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error, a zip or EOF error: not a state dict of tensors
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        raise InputError(path, f"not a weights file spinemark can read ({exc.__class__.__name__}: {first})") from exc
     model.load_state_dict(state)
     model.eval()
     return model, meta

@@ -9,11 +9,86 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from spinemark import anatomy
+from spinemark.errors import InputError
 from spinemark.nets.unet3d import DEFAULT_LEVELS
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_KINDS = {
+    "int": _is_int,
+    "number": _is_number,
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str) and v != "",
+    "str?": lambda v: v is None or (isinstance(v, str) and v != ""),
+    "number?": lambda v: v is None or _is_number(v),
+    "strs": lambda v: all(isinstance(x, str) and x != "" for x in v),
+    "ints": lambda v: all(_is_int(x) for x in v),
+}
+
+
+def _share(v) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+_CHECKS = (  # field, kind, extra condition (None: none), what is expected (for the message)
+    ("output", "str", None, "a folder name"),
+    ("data", "strs", None, "a list of folder names"),
+    ("subsets", "strs", None, "a list of case-id prefixes"),
+    ("split", "str?", None, "a split file or packaged split name, or null"),
+    ("tuning_cases", "int", lambda v: v >= 0, "a whole number >= 0"),
+    ("tuning_ids", "strs", None, "a list of case ids"),
+    ("extra_landmarks", "str?", None, "a landmarks file name or null"),
+    ("phantoms", "int", lambda v: v >= 0, "a whole number >= 0"),
+    ("phantom_presets", "strs", lambda v: len(v) > 0, "a non-empty list of preset names"),
+    ("phantom_fraction", "number", _share, "a number in [0, 1]"),
+    ("width", "int", lambda v: v >= 1, "a whole number >= 1"),
+    ("bottleneck_dilations", "ints", lambda v: all(d >= 1 for d in v), "a list of whole numbers >= 1"),
+    ("spacing_mm", "number", lambda v: v > 0, "a number > 0 (mm)"),
+    ("patch_size", "ints", lambda v: len(v) == 3 and all(p > 0 for p in v),
+     "three whole numbers > 0, multiples of 4"),
+    ("sigma_mm", "number", lambda v: v > 0, "a number > 0 (mm)"),
+    ("batch_size", "int", lambda v: v >= 1, "a whole number >= 1"),
+    ("iterations", "int", lambda v: v >= 1, "a whole number >= 1"),
+    ("lr", "number", lambda v: v > 0, "a number > 0"),
+    ("pos_weight", "number", lambda v: v >= 0, "a number >= 0"),
+    ("level_contrast", "bool", None, "true or false"),
+    ("level_ce_weight", "number", lambda v: v >= 0, "a number >= 0"),
+    ("level_ce_temperature", "number", lambda v: v > 0, "a number > 0"),
+    ("ema_decay", "number", None, "a number in [0, 1)"),
+    ("biased_fraction", "number", _share, "a number in [0, 1]"),
+    ("augment", "bool", None, "true or false"),
+    ("fov_crop_prob", "number", _share, "a number in [0, 1]"),
+    ("fov_disc_fraction", "number", _share, "a number in [0, 1]"),
+    ("fov_edge_targets", "bool", None, "true or false"),
+    ("s1_head", "bool", None, "true or false"),
+    ("eval_every", "int", lambda v: v >= 1, "a whole number >= 1"),
+    ("plateau_patience", "int", lambda v: v >= 0, "a whole number >= 0"),
+    ("time_limit_min", "number?", lambda v: v > 0, "a number > 0 (minutes) or null"),
+    ("threads", "int", lambda v: v >= 1, "a whole number >= 1"),
+    ("device", "str", lambda v: re.fullmatch(r"cpu|mps|cuda(:\d+)?", v) is not None,
+     "a torch device: cpu, cuda, cuda:N or mps"),
+    ("workers", "int", lambda v: v >= 0, "a whole number >= 0"),
+    ("seed", "int", lambda v: v >= 0, "a whole number >= 0"),
+    ("init_weights", "str?", None, "a weights file (.pt) or null"),
+    ("cache_dir", "str?", None, "a folder name or null"),
+)
+"""Type and range of the fields that :meth:`TrainConfig.__post_init__` checks (``levels`` and ``subset_weights``
+are checked there)."""
 
 
 @dataclass(frozen=True)
@@ -25,10 +100,11 @@ class TrainConfig:
         data: Folders of annotated images: the spine-mri layout (``<subset>_<case>_img.nii.gz`` with
             ``_seg-vert_msk.nii.gz``) or a user's folder of images with label maps
             (``<stem>_seg-vert_msk.nii.gz`` / ``<stem>_seg.nii.gz``) or ``<stem>.landmarks.json``.
-        subsets: Keep only cases whose id starts with one of these (empty: all). IVD (discs only) is
-            left out by default.
-        split: Validation split file, or the name of a packaged split (``spine_mri_v1``); its
-            validation cases are never trained on. None: no validation split.
+        subsets: Keep only cases whose id starts with one of these (empty, the default: every case found).
+            The project's configs name theirs (``["VB3", "IVD", "VB1"]`` of ``../shared/data/spine-mri``).
+        split: Validation split file, or the name of a packaged split (``spine_mri_v1``, the project's split of
+            ``../shared/data/spine-mri``); its validation cases are never trained on. None (the default): no
+            validation split.
         tuning_cases: Cases of the training side held out to steer the learning rate and pick the
             best checkpoint (never the validation split), drawn from the seed.
         tuning_ids: These cases as the tuning cases instead of a random draw (to keep the tuning cases of
@@ -90,8 +166,8 @@ class TrainConfig:
 
     output: str
     data: tuple[str, ...] = ()
-    subsets: tuple[str, ...] = ("VB3", "VB1")
-    split: str | None = "spine_mri_v1"
+    subsets: tuple[str, ...] = ()
+    split: str | None = None
     tuning_cases: int = 4
     tuning_ids: tuple[str, ...] = ()
     extra_landmarks: str | None = None
@@ -134,14 +210,34 @@ class TrainConfig:
     def __post_init__(self):
         for f in ("data", "subsets", "tuning_ids", "phantom_presets", "levels", "patch_size",
                   "bottleneck_dilations"):
-            object.__setattr__(self, f, tuple(getattr(self, f)))
+            value = getattr(self, f)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{f}: expected a list, got {value!r}")
+            object.__setattr__(self, f, tuple(value))
+        if not isinstance(self.subset_weights, dict) or not all(_is_number(v) for v in self.subset_weights.values()):
+            raise ValueError(f"subset_weights: expected an object of subset: number, got {self.subset_weights!r}")
         object.__setattr__(self, "subset_weights", {str(k): float(v) for k, v in dict(self.subset_weights).items()})
         if any(w < 0 for w in self.subset_weights.values()):
             raise ValueError(f"subset_weights {self.subset_weights}: weights must not be negative")
+        for f, kind, ok, expected in _CHECKS:
+            value = getattr(self, f)
+            if not _KINDS[kind](value) or (ok is not None and value is not None and not ok(value)):
+                raise ValueError(f"{f}: expected {expected}, got {value!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay {self.ema_decay}: must lie in [0, 1)")
         if any(int(p) % 4 for p in self.patch_size):
             raise ValueError(f"patch_size {self.patch_size}: every size must be a multiple of 4")
+        try:
+            levels = [anatomy.level(n).name for n in self.levels if isinstance(n, str)]
+        except KeyError:
+            levels = []
+        if len(levels) < len(self.levels):
+            raise ValueError(f"levels: expected vertebra names of spinemark.anatomy (such as \"L5\"), got "
+                             f"{list(self.levels)!r}")
+        if not levels or len(set(levels)) < len(levels):
+            raise ValueError(f"levels: expected one or more different vertebra names, got {list(self.levels)!r}")
+        # registry spelling, cranial to caudal: the order of the network's channels (NetConfig sorts them too)
+        object.__setattr__(self, "levels", tuple(anatomy.sort_names(levels)))
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -149,11 +245,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Build from a dict; unknown keys raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown training config fields: {unknown}")
+        """Build from a dict; unknown keys, and values of the wrong type or range, raise ``ValueError``."""
+        problem = unknown_fields(d)
+        if problem:
+            raise ValueError(problem)
         return cls(**d)
 
     def to_json(self, path: str | Path) -> Path:
@@ -164,7 +259,39 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> TrainConfig:
-        """Read a JSON config; ``overrides`` (e.g. from the command line) win over the file."""
-        d = json.loads(Path(path).read_text())
+        """Read a JSON config (:func:`read_config_file`); ``overrides`` (e.g. from the command line) win over the
+        file."""
+        d = read_config_file(path)
         d.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(d)
+
+
+def unknown_fields(d: dict) -> str | None:
+    """What is wrong with the keys of ``d`` (unknown fields, with the nearest known names), or None."""
+    known = [f.name for f in fields(TrainConfig)]
+    unknown = sorted(set(d) - set(known))
+    if not unknown:
+        return None
+    hints = [f"{m[0]!r} for {k!r}" for k in unknown if (m := difflib.get_close_matches(str(k), known, n=1))]
+    return f"unknown training config fields: {unknown}" + (f" (did you mean {', '.join(hints)}?)" if hints else "")
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The fields of a JSON training config file (their values are checked by :class:`TrainConfig`).
+
+    Raises:
+        InputError: The file cannot be read, is not valid JSON or not a JSON object, or names unknown fields.
+    """
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except OSError as exc:
+        raise InputError(p, f"cannot read the training config file ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(p, f"not a valid JSON training config file ({exc})") from exc
+    if not isinstance(d, dict):
+        raise InputError(p, f"not a training config: expected a JSON object of fields, got a {type(d).__name__}")
+    problem = unknown_fields(d)
+    if problem:
+        raise InputError(p, problem)
+    return d

@@ -4,7 +4,9 @@ Every case becomes a :class:`Case`: the canonical (RAS), isotropic, normalised i
 labelled vertebral body centres in that grid's voxel indices. Real scans label only some of
 the levels in view, so a real case also carries its *labelled span* (the planes of the discs
 above its top labelled level and below its bottom one); the loss mask is built from it
-(see :mod:`spinemark.train.sampling`). Phantoms label everything (``span`` is None).
+(see :mod:`spinemark.train.sampling`). Phantoms label everything (``source`` is ``"phantom"``, ``span`` None).
+A real case that cannot be trained on as it is (unknown label ids, a label map off its image's grid, fewer than
+two labelled levels) is left out (:func:`check_case`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinemark import anatomy
+from spinemark.errors import InputError
 from spinemark.io.readers import is_label_map_name, load_volume
 from spinemark.nets.preprocess import canonical_input
 
@@ -46,9 +49,10 @@ class Case:
         source: ``"real"`` or ``"phantom"``.
         image: (X, Y, Z) float32 canonical isotropic normalised image.
         landmarks: Labelled vertebral body centres, name -> voxel position in ``image``.
-        span: For partially labelled cases, ``(upper_point, upper_normal, lower_point, lower_normal)``
+        span: For partially labelled (real) cases, ``(upper_point, upper_normal, lower_point, lower_normal)``
             in voxels: the disc plane above the top labelled level (normal pointing cranially)
-            and below the bottom one (normal pointing caudally). None: every level is labelled.
+            and below the bottom one (normal pointing caudally). None for phantoms (every level labelled);
+            a real case without it is not trained on (:func:`~spinemark.train.sampling.draw_patch` refuses it).
     """
 
     case_id: str
@@ -56,6 +60,17 @@ class Case:
     image: np.ndarray
     landmarks: dict[str, np.ndarray]
     span: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+
+
+class UnusableCase(InputError):
+    """A case that training leaves out (with a warning, and listed in the run's ``data.json``): its labels
+    cannot be trusted as they are. The message names the file and the reason."""
+
+
+AFFINE_RTOL = 1e-3
+AFFINE_ATOL_MM = 0.01
+"""Largest difference between the affines of an image and its label map (relative, and absolute in mm): any more
+and the case is left out (:func:`check_case`)."""
 
 
 def subset_of(case_id: str) -> str:
@@ -113,17 +128,7 @@ def world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
     labelled discs (:func:`bodies_from_discs`).
     """
     if ref.labels:
-        lab = load_volume(ref.labels)
-        data = np.asarray(lab.data).astype(np.int32)
-        present = [int(i) for i in np.unique(data) if i > 0]
-        ids = [i for i in present if anatomy.is_vertebra(i) and i != anatomy.name_to_id("Co")]
-        disc_ids = [i for i in present if anatomy.is_disc(i)]
-        cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids + disc_ids) if ids or disc_ids else []
-        world = {i: lab.voxel_to_world(c) for i, c in zip(ids + disc_ids, cents)}
-        bodies = {anatomy.id_to_name(i): world[i] for i in ids}
-        if not bodies and disc_ids:
-            bodies = bodies_from_discs({anatomy.id_to_name(i - anatomy.DISC_OFFSET): world[i] for i in disc_ids})
-        return bodies
+        return _label_map_bodies(load_volume(ref.labels))
     d = json.loads(Path(ref.landmarks).read_text())
     out = {}
     for p in d.get("landmarks", []):
@@ -131,6 +136,81 @@ def world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
         if "/" not in name and name != "Co":
             out[anatomy.level(name).name] = np.asarray(p["position_mm"], dtype=np.float64)
     return out
+
+
+def _label_map_bodies(lab) -> dict[str, np.ndarray]:
+    """Body centres (world mm) of a label map :class:`~spinemark.volume.Volume` (see :func:`world_landmarks`)."""
+    data = np.asarray(lab.data).astype(np.int32)
+    ids, disc_ids = _centre_ids(np.unique(data))
+    cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids + disc_ids) if ids or disc_ids else []
+    world = {i: lab.voxel_to_world(c) for i, c in zip(ids + disc_ids, cents)}
+    bodies = {anatomy.id_to_name(i): world[i] for i in ids}
+    if not bodies and disc_ids:
+        bodies = bodies_from_discs({anatomy.id_to_name(i - anatomy.DISC_OFFSET): world[i] for i in disc_ids})
+    return bodies
+
+
+def _centre_ids(present) -> tuple[list[int], list[int]]:
+    """The vertebra ids (the coccyx left out) and disc ids among the label ids ``present``."""
+    present = [int(i) for i in present if i > 0]
+    return ([i for i in present if anatomy.is_vertebra(i) and i != anatomy.name_to_id("Co")],
+            [i for i in present if anatomy.is_disc(i)])
+
+
+def _tissue_ids() -> set[int]:
+    """Ids of the other tissues of phantom label maps (``spinemark synth``): no vertebrae, but no unknown ids."""
+    from spinemark.synth.config import TISSUES
+
+    return set(TISSUES.values())
+
+
+def check_case(ref: CaseRef) -> None:
+    """Check that a case can be trained on as it is (see :class:`UnusableCase`).
+
+    Also logs a warning for a landmark of a landmarks file that lies more than a voxel outside its image.
+
+    Raises:
+        UnusableCase: Its label map holds ids that are not in the label table (:mod:`spinemark.anatomy`), or its
+            shape or affine differs from its image's (beyond :data:`AFFINE_RTOL` / :data:`AFFINE_ATOL_MM`); a
+            landmark of its landmarks file is not a vertebra of the table; or it labels fewer than two levels.
+        InputError: The image or label map cannot be read.
+    """
+    image = load_volume(ref.image)
+    if ref.labels:
+        lab = load_volume(ref.labels)
+        if lab.shape != image.shape:
+            raise UnusableCase(ref.labels, f"label map of shape {lab.shape} does not match its image {ref.image} "
+                                           f"of shape {image.shape}")
+        if not np.allclose(lab.affine, image.affine, rtol=AFFINE_RTOL, atol=AFFINE_ATOL_MM):
+            diff = float(np.abs(lab.affine - image.affine).max())
+            raise UnusableCase(ref.labels, f"label map affine differs from that of its image {ref.image} (largest "
+                                           f"entry difference {diff:.3g}, tolerance {AFFINE_RTOL} relative and "
+                                           f"{AFFINE_ATOL_MM} mm): its centroids would land in the wrong place")
+        present = np.unique(np.asarray(lab.data))
+        known = _tissue_ids()
+        unknown = [int(i) for i in present if i != 0 and not (
+            i == int(i) and (anatomy.is_vertebra(int(i)) or anatomy.is_disc(int(i)) or int(i) in known))]
+        if unknown:
+            raise UnusableCase(ref.labels, f"label ids {unknown} are not in the label table (vertebrae 1..32, "
+                                           "discs 100 + the id of the vertebra above: `spinemark info --labels`)")
+        ids, disc_ids = _centre_ids(present)  # the levels world_landmarks gives, without their (slow) centroids
+        bodies = {anatomy.id_to_name(i): None for i in ids} or bodies_from_discs(
+            {anatomy.id_to_name(i - anatomy.DISC_OFFSET): np.zeros(3) for i in disc_ids})
+    else:
+        try:
+            bodies = world_landmarks(ref)
+        except KeyError as exc:
+            raise UnusableCase(ref.landmarks, f"a landmark without a name or position, or not named as a vertebra of "
+                                              f"the label table ({exc})") from None
+        for name, p in bodies.items():
+            v = image.world_to_voxel(p)
+            if np.any(v < -1) or np.any(v > np.array(image.shape)):
+                log.warning("%s: landmark %s at %s mm lies outside its image %s (voxel %s)", ref.landmarks, name,
+                            np.round(p, 1).tolist(), ref.image, np.round(v, 1).tolist())
+    if len(bodies) < 2:
+        raise UnusableCase(ref.labels or ref.landmarks,
+                           f"labels {len(bodies)} level(s) {anatomy.sort_names(bodies)}: the labelled span needs two "
+                           "levels (without it every unlabelled level in view would be taught as background)")
 
 
 def labelled_span(landmarks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

@@ -2,7 +2,7 @@
 
 A run folder holds ``config.json`` (resolved), ``data.json`` (cases and their split),
 ``git_commit.txt``, ``loss.csv`` + ``loss.png``, ``weights.pt`` + ``weights.json`` (best
-checkpoint on the tuning cases) and ``train.log`` lines through :mod:`logging`.
+checkpoint on the tuning cases); progress goes to :mod:`logging`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import multiprocessing
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
 from spinemark.train.data import (
     Case,
+    UnusableCase,
+    check_case,
     discover,
     load_case,
     phantom_case,
@@ -160,16 +163,41 @@ def _to_tensors(batch: dict[str, np.ndarray], device) -> dict:
 
 
 def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
+    """The cases of ``cfg.data``: ``(train, tuning, validation, excluded)``.
+
+    ``excluded`` lists the training-side cases left out as unusable (:func:`~spinemark.train.data.check_case`), as
+    ``{"case", "image", "labels", "reason"}``, each with a warning in the log; the tuning cases are drawn from the
+    others.
+
+    Raises:
+        InputError: A data folder is missing.
+        ValueError: Nothing to train on (the message counts the cases found and what dropped them), or
+            ``tuning_ids`` not among the usable training-side cases.
+    """
     if not cfg.data and cfg.phantoms <= 0:
         raise ValueError("nothing to train on: give data folders (--data) and/or phantoms (--set phantoms=N)")
-    refs = []
+    found = []
     for folder in cfg.data:
         if not Path(folder).is_dir():
             raise InputError(folder, "training data folder not found")
-        refs += discover([folder], cfg.subsets)
+        found += discover([folder])
+    refs = [r for r in found if not cfg.subsets or any(r.case_id.startswith(s) for s in cfg.subsets)]
     val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
-    train_refs = [r for r in refs if r.case_id not in val_ids]
     val_refs = [r for r in refs if r.case_id in val_ids]
+    train_refs, excluded = [], []
+    for r in refs:
+        if r.case_id in val_ids:
+            continue
+        try:
+            check_case(r)
+        except UnusableCase as exc:
+            log.warning("%s; case %s left out of training", exc, r.case_id)
+            excluded.append({"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks,
+                             "reason": exc.problem})
+            continue
+        train_refs.append(r)
+    if not train_refs and cfg.phantoms <= 0:
+        raise ValueError(_no_cases_message(cfg, len(found), len(found) - len(refs), len(val_refs), len(excluded)))
     if cfg.tuning_ids:
         missing = sorted(set(cfg.tuning_ids) - {r.case_id for r in train_refs})
         if missing:
@@ -180,7 +208,23 @@ def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
         tune_idx = set(rng.choice(len(train_refs), n_tune, replace=False).tolist()) if n_tune else set()
     tune_refs = [r for i, r in enumerate(train_refs) if i in tune_idx]
     train_refs = [r for i, r in enumerate(train_refs) if i not in tune_idx]
-    return train_refs, tune_refs, val_refs
+    return train_refs, tune_refs, val_refs, excluded
+
+
+def _no_cases_message(cfg: TrainConfig, n_found: int, n_subsets: int, n_validation: int, n_excluded: int) -> str:
+    """Why no annotated case is left to train on: how many were found and what dropped them."""
+    if not n_found:
+        return "no training data: no annotated cases found and no phantoms"
+    dropped = []
+    if n_subsets:
+        dropped.append(f"{n_subsets} by subsets {list(cfg.subsets)} (case ids must start with one; "
+                       "--set subsets=[] keeps every case)")
+    if n_validation:
+        dropped.append(f"{n_validation} as validation cases of split {cfg.split!r} (--set split=null: none)")
+    if n_excluded:
+        dropped.append(f"{n_excluded} as unusable (see the warnings)")
+    return (f"no training data: {n_found} annotated case(s) found in {', '.join(cfg.data)}, dropped "
+            + "; ".join(dropped) + ", and no phantoms")
 
 
 def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
@@ -200,16 +244,27 @@ def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
     return out
 
 
+def _write_csv(rows: list[dict], path: Path) -> None:
+    """The tuning evaluations so far as CSV (one row each)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def _plot(rows: list[dict], path: Path, tuning: str | None, ylabel: str = "masked MSE") -> None:
-    """Loss curves; the tuning curve (labelled ``tuning``) only when there are tuning cases (otherwise it would repeat
-    the train loss)."""
+    """Loss curves, a marker at each evaluation (one evaluation shows as a point); the tuning curve (labelled
+    ``tuning``) only when there are tuning cases (otherwise it would repeat the train loss)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], label="train (running mean)")
+    ax.plot([r["iteration"] for r in rows], [r["train_loss"] for r in rows], marker="o", markersize=3,
+            label="train (running mean)")
     if tuning:
-        ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], label=tuning)
+        ax.plot([r["iteration"] for r in rows], [r["tune_loss"] for r in rows], marker="o", markersize=3, label=tuning)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
@@ -218,8 +273,33 @@ def _plot(rows: list[dict], path: Path, tuning: str | None, ylabel: str = "maske
     fig.savefig(path, dpi=100)
 
 
+def _check_device(device: str) -> None:
+    """Raise ``ValueError`` when torch has no such device here (``TrainConfig`` checked its spelling)."""
+    import torch
+
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count()
+        if int(device.partition(":")[2] or 0) >= n:
+            raise ValueError(f"device {device}: torch finds {n} CUDA device(s) here")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device mps: torch finds no MPS device here")
+
+
+RUN_FILES = ("config.json", "data.json", "git_commit.txt", "loss.csv", "loss.png", "weights.pt", "weights.json")
+"""The files :func:`train` writes into a run folder; those of an earlier run there are removed first."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`train` in its optimisation loop. As at a time limit, the run folder keeps the curves and
+    the best weights so far; ``weights.json`` says where it stopped (``interrupted_at_iteration``)."""
+
+
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -> Path:
     """Train a dual-head U-Net and return the path of its weights (best tuning checkpoint).
+
+    The data are found, checked and loaded before anything is written. Then the files of an earlier run in
+    ``config.output`` (:data:`RUN_FILES`) are removed and the new run's written; a folder made by this call is
+    removed again when the run fails before it saved any weights.
 
     Args:
         config: The run configuration.
@@ -227,43 +307,48 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
 
     Returns:
         Path of ``weights.pt`` in ``config.output`` (metadata beside it as ``weights.json``).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C during the optimisation (after the curves and weights were written).
     """
     import torch
 
     from spinemark.nets.fast import reuse_freed_memory
+    from spinemark.nets.io import read_metadata
 
     t_start = time.time()
     out = Path(config.output)
-    out.mkdir(parents=True, exist_ok=True)
-    config.to_json(out / "config.json")
-    commit = git_commit()  # recorded with the weights
-    (out / "git_commit.txt").write_text(commit + "\n")
     torch.set_num_threads(config.threads)
     reuse_freed_memory()  # dualhead_v14 config on two cores: 4.9 instead of 5.8 s per iteration, same losses
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    # everything is checked and loaded before the run folder is written
+    if config.init_weights:
+        read_metadata(config.init_weights)
 
-    train_refs, tune_refs, val_refs = _split_cases(config, rng)
-    log.info("cases: %d train, %d tuning, %d validation (never trained on)", len(train_refs), len(tune_refs),
-             len(val_refs))
+    train_refs, tune_refs, val_refs, excluded = _split_cases(config, rng)
+    log.info("cases: %d train, %d tuning, %d validation (never trained on), %d left out as unusable", len(train_refs),
+             len(tune_refs), len(val_refs), len(excluded))
     extra = read_extra_landmarks(config.extra_landmarks)
     train_cases = [load_case(r, config.spacing_mm, config.cache_dir, extra.get(r.case_id)) for r in train_refs]
     tune_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in tune_refs]
     phantoms = _phantoms(config, rng)
+    if not train_cases and not phantoms:
+        raise ValueError(f"no training data: {len(tune_refs)} usable annotated case(s), all held out as tuning cases, "
+                         f"and no phantoms" + (f" ({config.phantoms} asked for, none made: see the warnings)"
+                                               if config.phantoms > 0 else ""))
+    if train_cases:
+        case_weights(train_cases, config.subset_weights)  # every case weighing 0 fails here, not in a worker
     data_list = {
         "train": [{"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks} for r in train_refs],
         "tuning": [{"case": r.case_id, "image": r.image, "labels": r.labels or r.landmarks} for r in tune_refs],
         "validation_excluded": [r.case_id for r in val_refs],
+        "excluded": excluded,
         "phantoms": [c.case_id for c in phantoms],
         "split": config.split,
         "extra_landmarks": {r.case_id: sorted(extra[r.case_id]) for r in train_refs if r.case_id in extra},
         "levels_labelled": {c.case_id: sorted(c.landmarks) for c in train_cases + tune_cases},
     }
-    (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")
-    if not train_cases and not phantoms:
-        raise ValueError("no training data: no annotated cases found and no phantoms")
-    if train_cases:
-        case_weights(train_cases, config.subset_weights)  # every case weighing 0 fails here, not in a worker
 
     pcfg = PatchConfig(tuple(config.levels), tuple(config.patch_size), config.spacing_mm, config.sigma_mm,
                        config.biased_fraction, config.augment, config.fov_crop_prob, config.fov_disc_fraction,
@@ -272,9 +357,22 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     tune_cfg = PatchConfig(pcfg.levels, pcfg.patch_size, pcfg.spacing_mm, pcfg.sigma_mm, 1.0, False, 0.0)
     tune_patches = [draw_patch(c, tune_rng, tune_cfg) for c in tune_cases for _ in range(4)]
 
+    commit = git_commit()  # recorded with the weights
+    created = not out.exists()
     stream = _BatchStream((train_cases, phantoms, pcfg, config), config.workers)  # before any GPU use
     try:
+        _check_device(config.device)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:  # an earlier run's files, so that none is left beside the new ones
+            (out / name).unlink(missing_ok=True)
+        config.to_json(out / "config.json")
+        (out / "git_commit.txt").write_text(commit + "\n")
+        (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")
         return _optimise(config, stream, tune_patches, out, commit, t_start, callback)
+    except BaseException:
+        if created and not (out / "weights.pt").exists():  # failed before any weights: leave no half-written run
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         stream.close()
 
@@ -284,7 +382,8 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
     """The optimisation loop of :func:`train` (arguments as prepared there); returns the weights path."""
     import torch
 
-    from spinemark.nets.io import load_model, save_weights
+    from spinemark.io.writers import write_files
+    from spinemark.nets.io import load_model, metadata_path, save_weights
     from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_levels, with_wide_blocks
 
     channels_last = torch.channels_last_3d
@@ -339,41 +438,52 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
         kept.train()
         return float(np.mean(losses))
 
-    for it in range(1, config.iterations + 1):
-        loss = step_loss(_to_tensors(stream.next(), device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if average is not None:
-            average.update_parameters(model)
-        running.append(loss.item())
-        elapsed = time.time() - t_start
-        out_of_time = config.time_limit_min is not None and elapsed > 60 * config.time_limit_min
-        if it % config.eval_every == 0 or it == config.iterations or out_of_time:
-            tune_loss = evaluate()
-            sched.step(tune_loss)
-            row = {"iteration": it, "train_loss": float(np.mean(running)), "tune_loss": tune_loss,
-                   "lr": opt.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1)}
-            rows.append(row)
-            running = []
-            if tune_loss < best:
-                best = tune_loss
-                save_weights(kept, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
-            log.info("it %d train %.4f tune %.4f lr %.2g (%.0f s)", it, row["train_loss"], tune_loss, row["lr"],
-                     elapsed)
-            if callback:
-                callback(row)
-            with open(out / "loss.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                w.writeheader()
-                w.writerows(rows)
-        if out_of_time:
-            log.info("time limit reached at iteration %d", it)
-            break
-    if not weights.is_file():
+    it, interrupted = 0, False
+    try:
+        for it in range(1, config.iterations + 1):
+            loss = step_loss(_to_tensors(stream.next(), device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if average is not None:
+                average.update_parameters(model)
+            running.append(loss.item())
+            elapsed = time.time() - t_start
+            out_of_time = config.time_limit_min is not None and elapsed > 60 * config.time_limit_min
+            if it % config.eval_every == 0 or it == config.iterations or out_of_time:
+                tune_loss = evaluate()
+                sched.step(tune_loss)
+                row = {"iteration": it, "train_loss": float(np.mean(running)), "tune_loss": tune_loss,
+                       "lr": opt.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1)}
+                rows.append(row)
+                running = []
+                if tune_loss < best:
+                    best = tune_loss
+                    save_weights(kept, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
+                log.info("it %d train %.4f tune %.4f lr %.2g (%.0f s)", it, row["train_loss"], tune_loss, row["lr"],
+                         elapsed)
+                if callback:
+                    callback(row)
+                _write_csv(rows, out / "loss.csv")
+            if out_of_time:
+                log.info("time limit reached at iteration %d", it)
+                break
+    except KeyboardInterrupt:  # Ctrl-C: stop as at a time limit, keeping the curves and the best weights so far
+        interrupted = True
+        log.warning("interrupted at iteration %d of %d: stopping; the best weights so far are kept", it,
+                    config.iterations)
+    if not weights.is_file() or not metadata_path(weights).is_file():
         save_weights(kept, weights, {**meta, "iteration": len(rows)})
+    if interrupted:
+        meta_file = metadata_path(weights)
+        saved = {**json.loads(meta_file.read_text()), "interrupted_at_iteration": it}
+        write_files({meta_file: (json.dumps(saved, indent=2) + "\n").encode()}, overwrite=True)
     if rows:
+        _write_csv(rows, out / "loss.csv")
         tuning = "tuning cases" + (" (moving average of the weights)" if average is not None else "")
         _plot(rows, out / "loss.png", tuning=tuning if tune_patches else None,
               ylabel="masked MSE + level cross-entropy" if config.level_ce_weight > 0 else "masked MSE")
+    if interrupted:
+        raise TrainingInterrupted(f"training interrupted at iteration {it} of {config.iterations}; the best weights "
+                                  f"so far are in {weights}")
     return weights

@@ -12,8 +12,9 @@ Loss mask (per voxel and per channel; DESIGN.md, "Training on partially labelled
   for a caudal level (S1, L6, ...), cranially of the lower disc plane;
 * the "any vertebra" channel counts inside the labelled span only; the S1 head, like any
   caudal level, wherever S1 cannot be (cranially of the lower plane);
-* phantoms (everything labelled) count everywhere; so does any voxel outside the field of
-  view (image padding or a simulated field-of-view crop), where no vertebra can be seen.
+* phantoms (everything labelled: ``Case.source == "phantom"``) count everywhere; so does any voxel
+  outside the field of view (image padding or a simulated field-of-view crop), where no vertebra can be seen.
+  A real case always has a labelled span (cases with fewer than two labelled levels are left out).
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def draw_patch(case: Case, rng: np.random.Generator, cfg: PatchConfig, centre: n
     target[-1] = np.max(np.stack([g for n, g in gauss.items()]), 0) if gauss else zeros
     s1_target = gauss.get("S1", zeros)[None].copy()
     s1_mask = np.ones((1, *size), np.float32)
-    if case.span is not None:
+    if case.source != "phantom":  # partially labelled: supervised inside its labelled span only
+        if case.span is None:
+            raise ValueError(f"case {case.case_id}: a real case needs a labelled span (two labelled levels) to be "
+                             "trained on; without it every level in view would be taught as background")
         up_p, up_n, lo_p, lo_n = case.span
         pts = grid.reshape(-1, 3) @ mat.T + offset  # case voxel coordinates of patch voxels
         above_upper = (_side(pts, up_p, up_n, cfg.spacing_mm) > -SPAN_MARGIN_MM).reshape(tuple(size))
