@@ -104,7 +104,7 @@ def test_missing_input_and_unknown_method(tmp_path, capsys):
 
 def test_all_formats(batch, tmp_path):
     out = tmp_path / "out"
-    assert main(["predict", str(batch / "good.nii.gz"), "-o", str(out), "--method", "test-blob", "--formats", "all",
+    assert main(["predict", str(batch / "good.nii.gz"), "-o", str(out), "--method", "test-blob", "--formats", "ALL",
                  "--quiet"]) == 0
     assert len(list(out.iterdir())) == 6
     assert not list(out.glob("*.part")) and not list(out.glob(".*"))
@@ -116,6 +116,16 @@ def test_info_labels_json(capsys):
     by_name = {r["name"]: r for r in rows}
     assert by_name["S1"]["id"] == 26 and by_name["L5"]["disc_below"] == {"id": 124, "name": "L5/S1"}
     assert len(rows) == 32
+
+
+def test_verbose_shows_spinemark_debug_messages_and_no_other_librarys(tmp_path):
+    import logging
+
+    main(["predict", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o"), "--method", "test-blob", "-v"])
+    assert logging.getLogger("spinemark").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("matplotlib").getEffectiveLevel() == logging.WARNING
+    main(["predict", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o"), "--method", "test-blob", "-q"])
+    assert logging.getLogger("spinemark").getEffectiveLevel() == logging.ERROR
 
 
 def test_help_and_no_command(capsys):

@@ -94,8 +94,10 @@ def _get_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(args) -> None:
-    level = logging.ERROR if getattr(args, "quiet", False) else logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING
+    """Warnings (errors only with --quiet) from every library; with --verbose spinemark's own debug messages too."""
+    level = logging.ERROR if getattr(args, "quiet", False) else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("spinemark").setLevel(logging.DEBUG if getattr(args, "verbose", False) else logging.NOTSET)
 
 
 def _say(args, msg: str) -> None:
@@ -114,7 +116,8 @@ def _cmd_predict(args) -> int:
     from spinemark.errors import SpinemarkError
     from spinemark.io.writers import FORMATS, write_files
 
-    formats = list(FORMATS) if args.formats.strip() == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
+    formats = [f.strip() for f in args.formats.lower().split(",") if f.strip()]
+    formats = list(FORMATS) if formats == ["all"] else formats
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         _err(f"unknown format(s) {', '.join(bad)}" if bad else "no output format given")

@@ -178,3 +178,5 @@ def test_known_levels_from_points_and_files(lms, tmp_path):
             read_known_levels([bad])
     with pytest.raises(InputError, match="unique"):
         read_known_levels(["L3:1,2,3", "L3:1,2,40"])
+    with pytest.raises(InputError, match="missing.mrk.json: no such file"):
+        read_known_levels([str(tmp_path / "missing.mrk.json")])

@@ -134,8 +134,8 @@ def read_known_levels(specs) -> Landmarks:
                 points.append(Landmark(name.strip(), [float(c) for c in coords]))
             except (KeyError, ValueError) as exc:
                 raise InputError(None, f"known level {spec!r}: {exc.args[0] if exc.args else exc}") from exc
-        elif Path(spec).is_file():
-            points += read_landmarks(spec).points
+        elif Path(spec).is_file() or str(spec).lower().endswith(".json"):
+            points += read_landmarks(spec).points  # a missing file: "no such file"
         else:
             raise InputError(spec, "known level is neither NAME:X,Y,Z (RAS mm) nor a landmarks or markups file")
     try:
