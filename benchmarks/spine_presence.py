@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fov_benchmark import DEFAULT_DATA, read_cases  # noqa: E402
+from fov_benchmark import read_cases  # noqa: E402
+from level_evidence import case_parser  # noqa: E402
 from spinemark import labeling  # noqa: E402
 from spinemark.volume import Volume, crop  # noqa: E402
 
@@ -103,7 +104,7 @@ def samples(args) -> Iterator[tuple[str, str, Volume]]:
 
     variants = list(DEFAULT_VARIANTS) if args.variants == "all" else expand_variants(args.variants.split(","))
     if args.cases:
-        for case in load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, "val")):
+        for case in load_cases(args.data, [s for s in args.subsets.split(",") if s], read_cases(args.cases, args.split_key)):
             vol, truth = load_case(case)
             for v in variants:
                 for i, s in enumerate(variant_samples(vol, truth, v, key=case.key, seed=args.seed,
@@ -139,12 +140,7 @@ def report(rows: list[tuple[str, str, float]], thresholds: list[float]) -> str:
 
 
 def _get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
-    p.add_argument("--weights", default=None, help="dual-head weights (default: the shipped model)")
-    p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
-    p.add_argument("--cases", default=None, help="labelled cases: a comma list, or a JSON split file (key 'validation')")
-    p.add_argument("--variants", default="all", help="field-of-view variants of the cases ('all': every one)")
+    p = case_parser(__doc__, "all", "output folder (presence.csv, presence.txt)")
     p.add_argument("--all-windows", action="store_true", help="every window of the random_k crops")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops and the synthetic images")
     p.add_argument("--anterior-mm", type=float, default=35.0, help="no_spine crops start this far in front of the "
@@ -153,7 +149,6 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic", type=int, default=0, help="how many synthetic images without a spine")
     p.add_argument("--images", nargs="*", default=[], help="other image files or folders (group 'other')")
     p.add_argument("--thresholds", default="0.5,0.6,0.7", help="comma list: count the images below each")
-    p.add_argument("--out", type=Path, required=True, help="output folder (presence.csv)")
     return p
 
 
@@ -161,6 +156,9 @@ def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
     from spinemark.methods import get_method
 
+    if (args.out / "presence.csv").exists() and not args.overwrite:
+        print(f"{args.out / 'presence.csv'}: exists; use --overwrite to replace it", file=sys.stderr)
+        return 1
     method = get_method("dualhead", weights=args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
