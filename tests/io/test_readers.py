@@ -248,3 +248,14 @@ def test_scaled_values_that_overflow_float32_are_an_input_error(tmp_path):
     p = tmp_path / "slope.nii"
     nib.save(img, p)
     _expect(p, ["values overflow"])
+
+
+def test_find_inputs_follows_linked_folders_once(tmp_path):
+    import os
+
+    (tmp_path / "data").mkdir()
+    scan = _good(tmp_path / "data", "a.nii.gz")
+    (tmp_path / "in").mkdir()
+    os.symlink(scan.parent, tmp_path / "in" / "linked")
+    os.symlink(tmp_path / "in", tmp_path / "in" / "loop")  # a link back up: searched once, no endless walk
+    assert find_inputs([tmp_path / "in"]) == [tmp_path / "in" / "linked" / "a.nii.gz"]

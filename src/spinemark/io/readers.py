@@ -272,7 +272,7 @@ def _first_line(exc: Exception) -> str:
 def find_inputs(paths) -> list[Path]:
     """Expand files and folders into the list of images to process.
 
-    A folder is searched recursively: image files by suffix, except label maps named as such
+    A folder is searched recursively (following linked folders, each once): image files by suffix, except label maps named as such
     (:func:`is_label_map_name`; each one skipped is logged), and every folder that holds DICOM files counts as one
     series input. Files named explicitly are always kept; missing paths too, so that reading them
     reports the problem for that input. A path met twice (given twice, as a file and within its folder, or
@@ -284,9 +284,11 @@ def find_inputs(paths) -> list[Path]:
         if not p.is_dir():
             found.append(p)
             continue
-        for root, dirs, files in os.walk(p):
-            dirs.sort()
+        seen: set[Path] = set()
+        for root, dirs, files in os.walk(p, followlinks=True):
             rootp = Path(root)
+            seen.add(rootp.resolve())
+            dirs[:] = sorted(d for d in dirs if (rootp / d).resolve() not in seen)  # linked folders once, no loops
             dicom_here = False
             for f in sorted(files):
                 fp = rootp / f
