@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -72,6 +73,11 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     assert set(meta["decode"]) == {"peak_threshold", "s1_threshold", "s1_needs_caudal", "s1_edge_threshold"}
     lines = (run / "tune_decode.txt").read_text().splitlines()
     assert len(lines) == 3 * 5 * 2 * 2 + 1 and lines[-1].startswith("chosen: ") and "full " in lines[0]
+    card = dst.with_suffix(".md").read_text()  # the model card: hash, data, commands, the decoding chosen
+    assert card.startswith("# tiny_v1 (version 1.2.3)") and hashlib.sha256(dst.read_bytes()).hexdigest() in card
+    assert f"Training cases: {len(json.loads((run / 'data.json').read_text())['train'])} (" in card
+    assert f"spinemark train --config {run}/config.json -o {run}" in card and lines[-1] in card
+    assert json.loads(card.split("```json")[1].split("```")[0]) == json.loads((run / "config.json").read_text())
     with pytest.raises(OutputError, match="exists"):
         release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
     # one tiny tuning case: too few samples to fit the confidences on, and the release says so

@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spinemark.errors import OutputError, SpinemarkError
+from spinemark.errors import SpinemarkError
 from spinemark.evaluate.fov import (
     Case,
     confidence_outcomes,
@@ -37,7 +38,7 @@ from spinemark.evaluate.fov import (
     variant_samples,
 )
 from spinemark.evaluate.metrics import summarize
-from spinemark.io.writers import write_files
+from spinemark.io.writers import check_targets, write_files
 from spinemark.methods.base import Prediction
 from spinemark.nets.io import read_metadata
 from spinemark.train.data import discover, subset_of
@@ -152,21 +153,20 @@ def confidence_map_for(results, current=None) -> tuple[tuple[float, float] | Non
 
 def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
             overwrite: bool = False, all_windows: bool = False, calibrate: bool = False) -> Path:
-    """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding.
+    """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding, and a model card
+    ``out/<name>.md`` (:func:`model_card`).
 
     Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. ``calibrate``: also
     fit a confidence map on the chosen setting's tuning samples (:func:`confidence_map_for`), so that the released
     model's confidences say how often its vertebrae are right.
 
     Raises:
-        OutputError: ``out/<name>.pt`` exists and ``overwrite`` is False.
+        OutputError: An output (``out/<name>.pt``, ``.json``, ``.md``) exists and ``overwrite`` is False.
         ValueError: The run has no tuning cases, or ``data`` lacks some of them.
     """
     run, out = Path(run), Path(out)
     dst = out / f"{name}.pt"
-    for path in (dst, dst.with_suffix(".json")):  # refuse before the tuning, not after it
-        if path.exists() and not overwrite:
-            raise OutputError(path, "exists; use --overwrite to replace it")
+    check_targets((dst, dst.with_suffix(".json"), dst.with_suffix(".md")), overwrite)  # before the tuning, not after
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
     if not tuning:
         raise ValueError(f"{run}: the run has no tuning cases to choose the decoding on")
@@ -176,10 +176,12 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
     if missing:
         raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
     setting, lines, results = tune_decoding(run / "weights.pt", cases, all_windows=all_windows)
+    summary = [next(line for line in lines if line.startswith(f"{setting}:")), lines[-1]]  # its scores; "chosen"
     meta = read_metadata(run / "weights.pt")
     if calibrate:
         mapped, line = confidence_map_for(results, meta.get("decode", {}).get("confidence_map"))
         lines.append(line)
+        summary.append(line)
         if mapped is not None:
             setting = {**setting, "confidence_map": list(mapped)}
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
@@ -190,9 +192,84 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
         meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
-    files = {dst: (run / "weights.pt").read_bytes(), dst.with_suffix(".json"): (json.dumps(meta, indent=2) + "\n").encode()}
+    weights = (run / "weights.pt").read_bytes()
+    flags = " --all-windows" * all_windows + " --calibrate-confidence" * calibrate
+    command = f"python -m spinemark.train.release {run} {data} --name {name} --version {version} --out {out}{flags}"
+    card = model_card(meta, json.loads((run / "data.json").read_text()), summary, hashlib.sha256(weights).hexdigest(),
+                      command)
+    files = {dst: weights, dst.with_suffix(".json"): (json.dumps(meta, indent=2) + "\n").encode(),
+             dst.with_suffix(".md"): card.encode()}
     write_files(files, overwrite=overwrite)
     return dst
+
+
+def model_card(meta: dict, data_list: dict, tuning: list[str], sha256: str, release_command: str) -> str:
+    """A released model's card (markdown): what it is, the data and commands that made it, the commit, the decoding
+    chosen on the tuning cases (``tuning``: lines of :func:`tune_decoding` and :func:`confidence_map_for`) and the
+    SHA-256 of its weights; validation is left to the user, on held-out cases."""
+    cfg = meta.get("config", {})
+    run = meta.get("training_run", "RUN")
+
+    def cases(key):
+        items = data_list.get(key, [])
+        names = [c["case"] if isinstance(c, dict) else str(c) for c in items]
+        return f"{len(names)}" + (f" ({', '.join(names)})" if names else "")
+
+    excluded = [f"- {e['case']}: {e['reason']}" for e in data_list.get("excluded", [])]
+    stop = (f"; interrupted at iteration {meta['interrupted_at_iteration']}" if "interrupted_at_iteration" in meta
+            else "")
+    lines = [
+        f"# {meta.get('name')} (version {meta.get('version')}): dual-head 3D U-Net of spinemark",
+        "",
+        f"- Weights: `{meta.get('name')}.pt`, SHA-256 `{sha256}`; metadata `{meta.get('name')}.json` (read by "
+        f"`spinemark predict --weights {meta.get('name')}.pt`).",
+        f"- Network: {meta.get('architecture')}, width {meta.get('width')}, {meta.get('n_parameters')} parameters, "
+        f"levels {', '.join(meta.get('levels', []))}; input resampled to {meta.get('spacing_mm')} mm.",
+        f"- Training run `{run}`, spinemark commit `{meta.get('git_commit')}`; weights of iteration "
+        f"{meta.get('iteration')} (lowest tuning loss {meta.get('tune_loss')}){stop}.",
+        "",
+        "## Training data",
+        "",
+        f"- Data folders: {', '.join(cfg.get('data', [])) or 'none'}; subsets {cfg.get('subsets') or 'all'}.",
+        f"- Training cases: {cases('train')}.",
+        f"- Tuning cases (never trained on; the checkpoint and the decoding were chosen on them): {cases('tuning')}.",
+        f"- Validation split `{cfg.get('split')}`: {cases('validation_excluded')} cases left out of training.",
+        f"- Phantoms generated during training: {len(data_list.get('phantoms', []))} "
+        f"(presets {', '.join(cfg.get('phantom_presets', []))}).",
+    ]
+    if excluded:
+        lines += ["- Cases left out as unusable:", *[f"  {e}" for e in excluded]]
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "```",
+        f"spinemark train --config {run}/config.json -o {run}   # the resolved config below",
+        release_command,
+        "```",
+        "",
+        "## Decoding chosen on the tuning cases",
+        "",
+        *[f"- {line}" for line in tuning],
+        "",
+        f"Decoding stored in the metadata: `{json.dumps(meta.get('decode', {}))}`. Every setting tried and its score: "
+        f"`{run}/tune_decode.txt`.",
+        "",
+        "## Validation",
+        "",
+        "Not measured by the release. On cases held out of training (the validation split above, or others): "
+        f"`spinemark predict CASES -o PRED --weights {meta.get('name')}.pt`, then `spinemark evaluate --pred PRED "
+        "--truth CASES -o REPORT`; or `python benchmarks/fov_benchmark.py --weights ...` for every field-of-view "
+        "variant. Record the figures here.",
+        "",
+        "## Resolved training config",
+        "",
+        "```json",
+        "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in cfg.items()) + "\n}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -204,7 +281,7 @@ def main(argv=None) -> int:
     ap.add_argument("data", help="folder holding the run's tuning cases")
     ap.add_argument("--name", required=True)
     ap.add_argument("--version", required=True)
-    ap.add_argument("--out", required=True, help="folder for <name>.pt and <name>.json")
+    ap.add_argument("--out", required=True, help="folder for <name>.pt, <name>.json and the model card <name>.md")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing <name>.pt")
     ap.add_argument("--all-windows", action="store_true",
                     help="tune on every window of k = 2..5 consecutive labelled vertebrae, not one seeded window per k")
