@@ -94,6 +94,8 @@ def test_evaluate_pair_oracle_and_shift(tmp_path):
     _write_lms(tmp_path / "s.landmarks.json", shifted)
     s = evaluate_pair(tmp_path / "s.landmarks.json", tmp_path / "t_seg.nii.gz").score
     assert s.identification_rate == 0.0 and s.n_fp == 4
+    with pytest.raises(InputError, match="o.landmarks.json: the truth is the prediction file itself"):
+        evaluate_pair(tmp_path / "o.landmarks.json", tmp_path / "." / "o.landmarks.json")
 
 
 def test_evaluate_dirs_end_to_end(tmp_path):

@@ -183,9 +183,11 @@ def evaluate_pair(pred_path: str | Path, truth_path: str | Path, labelled: Itera
     """Read and score one prediction file against one truth file.
 
     Raises:
-        InputError: Either file is unreadable, or the truth holds no vertebra.
+        InputError: Either file is unreadable, both are one file, or the truth holds no vertebra.
     """
     pred_path, truth_path = Path(pred_path), Path(truth_path)
+    if pred_path.resolve() == truth_path.resolve():
+        raise InputError(truth_path, "the truth is the prediction file itself (--pred and --truth the same folder?)")
     pred = read_landmarks(pred_path)
     truth = load_truth(truth_path)
     if not len(truth.vertebrae()):
