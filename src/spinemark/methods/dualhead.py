@@ -193,7 +193,7 @@ def make(weights: str | Path | None = None, **options) -> DualHeadMethod:
 
     Raises:
         FileNotFoundError: No weights given and none shipped.
-        ValueError: An option that is no decoding parameter.
+        ValueError: An option that is no decoding parameter, or a value of the wrong type or range.
     """
     threads = options.pop("threads", None)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
