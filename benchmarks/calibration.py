@@ -79,6 +79,10 @@ def main(argv=None) -> int:
         first = files[args.results[0]]
         a_b = fit_confidence_map([r[1] for r in first], [r[2] for r in first])
         print(f"fitted on {args.results[0]}: confidence_map [{a_b[0]:.4f}, {a_b[1]:.4f}]")
+    empty = [str(path) for path, rows in files.items() if not rows]
+    if empty:
+        print(f"calibration: no scored crops in {', '.join(empty)}", file=sys.stderr)
+        return 2
     for path, rows in files.items():
         print(f"{path}: raw")
         print("\n".join(score_lines(rows)))

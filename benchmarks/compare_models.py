@@ -49,8 +49,11 @@ def subject_of(case: str, vb1_patients: dict[str, list[str]]) -> str:
 
 def read_samples(path: Path, variants: tuple[str, ...]) -> dict[tuple, tuple[int, int]]:
     """``{(case, variant, levels, crop box): (identified, true)}`` of the rows of ``variants``."""
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["variant"] in variants]
+    try:
+        with open(path, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["variant"] in variants]
+    except (OSError, KeyError) as exc:
+        raise SystemExit(f"{path}: not a readable fov_results.csv ({exc.__class__.__name__}: {exc})") from exc
     out = {}
     for r in rows:
         if r.get("error"):
@@ -77,8 +80,10 @@ def compare(a: dict, b: dict, subject: dict[str, str], variants: tuple[str, ...]
     """Metric of A and B and the bootstrap distribution of B - A over subjects.
 
     Raises:
-        ValueError: The two files do not hold the same samples.
+        ValueError: A file holds no samples of ``variants``, or the two do not hold the same samples.
     """
+    if not a or not b:
+        raise ValueError("no samples of these variants in one of the runs")
     if set(a) != set(b):
         raise ValueError(f"the two runs differ in their samples ({len(set(a) ^ set(b))} not in both): "
                          "same cases, variants and windows needed")
