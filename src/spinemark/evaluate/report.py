@@ -127,7 +127,8 @@ class Summary:
 
         return (f"{self.n_scored} of {len(self.scans)} scans scored: identification {pct(m.get('identification_rate'))}, "
                 f"mean error {'n/a' if err is None else f'{err:.2f} mm'}, subset accuracy {pct(m.get('subset_accuracy'))}"
-                f"; {len(self.errors)} problem(s); report in {self.outputs[0].parent if self.outputs else '-'}")
+                f"; {len(self.errors)} problem(s){' (files without a partner or unreadable: not in these figures)' if self.errors else ''}"
+                f"; report in {self.outputs[0].parent if self.outputs else '-'}")
 
     def to_dict(self) -> dict:
         return {
@@ -362,7 +363,9 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
     by_fov = {b: [e for s in scored if fov_bucket(s.score.n_true) == b for e in s.score.errors_mm.values()]
               for b in summary.per_fov}
     md = [f"# {title}", "", *(f"- {k}: `{v}`" for k, v in sources.items()),
-          f"- pairs scored: {summary.n_scored} of {len(summary.scans)}; problems: {len(summary.errors)}", "",
+          f"- pairs scored: {summary.n_scored} of {len(summary.scans)}; problems: {len(summary.errors)}"
+          + (" (files without a partner or unreadable, listed at the end: left out of every figure below)"
+             if summary.errors else ""), "",
           "## Overall (vertebrae)", "", metrics_table({"all": m}), "", METRICS_NOTE, "", PARTIAL_LABELS_NOTE, "",
           "## Per level", "", per_level_table(m), "", "![error per level](error_per_level.png)", "",
           "## Confidence", "", vertebra_confidence_line(m), "",
