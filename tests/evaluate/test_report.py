@@ -45,9 +45,10 @@ def test_find_pairs_prefers_masks_and_reports_unpaired(tmp_path):
     (tru / "A_ctd.json").write_text("{}")
     _write_mask(tru / "C_msk.nii.gz", labels, vol.affine)  # no prediction
     pairs, errors = find_pairs(pred, tru)
-    assert [(p.key, p.pred.name, p.truth.name) for p in pairs] == [("A", "A_img.landmarks.json", "A_seg-vert_msk.nii.gz")]
+    assert [(p.key, p.pred and p.pred.name, p.truth.name) for p in pairs] == [
+        ("A", "A_img.landmarks.json", "A_seg-vert_msk.nii.gz"), ("C", None, "C_msk.nii.gz")]  # C: all missed
     assert any("B.landmarks.json" in e and "no truth" in e for e in errors)
-    assert any("C_msk.nii.gz" in e and "no prediction" in e for e in errors)
+    assert any("C_msk.nii.gz" in e and "no prediction" in e and "counted as missed" in e for e in errors)
     with pytest.raises(InputError, match="does not exist"):
         find_pairs(tmp_path / "nope", tru)
     (tmp_path / "empty").mkdir()
@@ -125,3 +126,9 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     with pytest.raises(OutputError, match="report.md|per_scan.csv"):
         evaluate_dirs(pred, tru, out)
     assert evaluate_dirs(pred, tru, out, overwrite=True).n_scored == 1
+    # a truth whose prediction is missing (a failed prediction writes nothing) counts every vertebra missed
+    _write_mask(tru / "C_seg-vert_msk.nii.gz", labels, vol.affine)
+    summary = evaluate_dirs(pred, tru, out, overwrite=True)
+    assert summary.n_scored == 2 and summary.metrics["identification_rate"] == 0.5
+    assert any("C_seg-vert_msk.nii.gz" in e and "counted as missed" in e for e in summary.errors)
+    assert "no prediction: every vertebra counted as missed" in (out / "per_scan.csv").read_text()

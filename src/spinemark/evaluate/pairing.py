@@ -35,10 +35,11 @@ _KIND_RANK = {"landmarks": 0, "mrk": 1, "mask": 2, "image": 3}
 
 @dataclass(frozen=True)
 class Pair:
-    """A prediction file and its truth file, with their common key."""
+    """A prediction file and its truth file, with their common key; ``pred`` None: no prediction for this truth
+    (every vertebra of it is missed)."""
 
     key: str
-    pred: Path
+    pred: Path | None
     truth: Path
 
 
@@ -84,8 +85,8 @@ def _walk(folder: Path) -> list[Path]:
     return out
 
 
-def _index(folder: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Path], list[str]]:
-    """Best file per key among ``kinds``; errors for ambiguous keys."""
+def _index(folder: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Path], list[str], set[str]]:
+    """Best file per key among ``kinds``; errors for ambiguous keys, and those keys."""
     best: dict[str, tuple[int, Path]] = {}
     clashes: dict[str, list[Path]] = {}
     for f in _walk(folder):
@@ -102,15 +103,16 @@ def _index(folder: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Path], list[
         str(InputError(files[0], f"key {key!r} is shared by {', '.join(str(p) for p in files[1:])}; rename one"))
         for key, files in sorted(clashes.items())
     ]
-    return {k: v[1] for k, v in best.items() if k not in clashes}, errors
+    return {k: v[1] for k, v in best.items() if k not in clashes}, errors, set(clashes)
 
 
 def find_pairs(pred_dir: str | Path, truth_dir: str | Path) -> tuple[list[Pair], list[str]]:
     """Pair the prediction files of ``pred_dir`` with the truth files of ``truth_dir``.
 
     Returns:
-        The pairs sorted by key, and one error message (naming the file) per prediction without truth,
-        truth without prediction, or ambiguous key.
+        The pairs sorted by key, a truth without prediction among them (``pred`` None: a failed or missing
+        prediction, scored as every vertebra missed), and one error message (naming the file) per prediction
+        without truth, truth without prediction, or ambiguous key.
 
     Raises:
         InputError: A folder is missing, or holds no usable file at all.
@@ -119,14 +121,15 @@ def find_pairs(pred_dir: str | Path, truth_dir: str | Path) -> tuple[list[Pair],
     for d, what in ((pred_dir, "prediction"), (truth_dir, "truth")):
         if not d.is_dir():
             raise InputError(d, f"{what} folder does not exist")
-    preds, perr = _index(pred_dir, ("landmarks", "mrk"))
-    truths, terr = _index(truth_dir, ("landmarks", "mrk", "mask", "image"))
+    preds, perr, ambiguous = _index(pred_dir, ("landmarks", "mrk"))
+    truths, terr, _ = _index(truth_dir, ("landmarks", "mrk", "mask", "image"))
     if not preds and not perr:
         raise InputError(pred_dir, "no prediction files (<stem>.landmarks.json or <stem>.mrk.json) found")
     if not truths and not terr:
         raise InputError(truth_dir, "no truth files (label images, .landmarks.json or .mrk.json) found")
     errors = perr + terr
-    pairs = [Pair(k, preds[k], truths[k]) for k in sorted(preds) if k in truths]
+    pairs = [Pair(k, preds.get(k), truths[k]) for k in sorted(truths) if k not in ambiguous]
     errors += [str(InputError(preds[k], f"no truth file with key {k!r} in {truth_dir}")) for k in sorted(preds) if k not in truths]
-    errors += [str(InputError(truths[k], f"no prediction file with key {k!r} in {pred_dir}")) for k in sorted(truths) if k not in preds]
+    errors += [str(InputError(truths[k], f"no prediction file with key {k!r} in {pred_dir}: every vertebra counted as "
+                                         "missed")) for k in sorted(truths) if k not in preds and k not in ambiguous]
     return pairs, errors

@@ -75,7 +75,7 @@ class ScanResult:
     """The outcome of one pair: its score, or the error that stopped it."""
 
     key: str
-    pred: Path
+    pred: Path | None
     truth: Path
     score: ScanScore | None = None
     error: str | None = None
@@ -86,7 +86,7 @@ class ScanResult:
         return self.error is None
 
     def row(self) -> dict:
-        row = {"key": self.key, "pred_file": str(self.pred), "truth_file": str(self.truth)}
+        row = {"key": self.key, "pred_file": str(self.pred or ""), "truth_file": str(self.truth)}
         if self.score is not None:
             row["fov_bucket"] = fov_bucket(self.score.n_true)
             row.update(self.score.summary_row())
@@ -103,7 +103,8 @@ class Summary:
         metrics: Pooled metrics of all scored scans (:func:`~spinemark.evaluate.metrics.summarize`).
         per_fov: The same per field-of-view bucket.
         scans: One :class:`ScanResult` per pair (failed pairs carry their error).
-        errors: One message per unpaired, ambiguous or unreadable file; each names the file.
+        errors: One message per unpaired (a truth without prediction is scored, all missed), ambiguous or
+            unreadable file; each names the file.
         outputs: The files written.
     """
 
@@ -127,7 +128,7 @@ class Summary:
 
         return (f"{self.n_scored} of {len(self.scans)} scans scored: identification {pct(m.get('identification_rate'))}, "
                 f"mean error {'n/a' if err is None else f'{err:.2f} mm'}, subset accuracy {pct(m.get('subset_accuracy'))}"
-                f"; {len(self.errors)} problem(s){' (files without a partner or unreadable: not in these figures)' if self.errors else ''}"
+                f"; {len(self.errors)} problem(s){' (see the report)' if self.errors else ''}"
                 f"; report in {self.outputs[0].parent if self.outputs else '-'}")
 
     def to_dict(self) -> dict:
@@ -179,17 +180,22 @@ def evaluate_landmarks(pred: Landmarks, truth: Landmarks, labelled: Iterable[str
     return score_scan(pred.vertebrae(), truth.vertebrae(), labelled=labelled)
 
 
-def evaluate_pair(pred_path: str | Path, truth_path: str | Path, labelled: Iterable[str] | None = None,
+def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled: Iterable[str] | None = None,
                   key: str | None = None) -> ScanResult:
-    """Read and score one prediction file against one truth file.
+    """Read and score one prediction file against one truth file (``pred_path`` None: no prediction, every
+    vertebra missed).
 
     Raises:
         InputError: Either file is unreadable, both are one file, or the truth holds no vertebra.
     """
-    pred_path, truth_path = Path(pred_path), Path(truth_path)
-    if pred_path.resolve() == truth_path.resolve():
-        raise InputError(truth_path, "the truth is the prediction file itself (--pred and --truth the same folder?)")
-    pred = read_landmarks(pred_path)
+    truth_path = Path(truth_path)
+    if pred_path is None:  # no prediction (a failed one writes nothing): every vertebra missed
+        pred = Landmarks([])
+    else:
+        pred_path = Path(pred_path)
+        if pred_path.resolve() == truth_path.resolve():
+            raise InputError(truth_path, "the truth is the prediction file itself (--pred and --truth the same folder?)")
+        pred = read_landmarks(pred_path)
     truth = load_truth(truth_path)
     if not len(truth.vertebrae()):
         raise InputError(truth_path, "truth holds no vertebra landmark (discs only are not scored)")
@@ -199,6 +205,8 @@ def evaluate_pair(pred_path: str | Path, truth_path: str | Path, labelled: Itera
         tuple(gp.shape) != tuple(gt.shape) or not np.allclose(gp.affine, gt.affine, atol=1e-3)
     ):
         notes.append("prediction and truth refer to different image grids; compared in world mm")
+    if pred_path is None:
+        notes.append("no prediction: every vertebra counted as missed")
     score = evaluate_landmarks(pred, truth, labelled)
     return ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes)
 
@@ -216,8 +224,9 @@ def evaluate_dirs(
     """Evaluate every prediction of ``pred_dir`` against its truth in ``truth_dir``; write the report.
 
     Writes into ``out_dir``: ``per_scan.csv``, ``per_landmark.csv``, ``summary.json``, ``report.md`` and
-    PNG plots (error per level, error per field-of-view bucket, confusion matrix). An unpaired,
-    ambiguous or unreadable file is reported (in ``Summary.errors`` and the report) and skipped.
+    PNG plots (error per level, error per field-of-view bucket, confusion matrix). A truth without prediction
+    is scored as every vertebra missed (a failed prediction writes nothing) and reported; a prediction without
+    truth, an ambiguous or an unreadable file is reported (in ``Summary.errors`` and the report) and skipped.
 
     Args:
         pred_dir: Folder of ``<stem>.landmarks.json`` predictions (searched recursively).
@@ -260,7 +269,7 @@ def _evaluate_safely(pair: Pair) -> ScanResult:
         return ScanResult(pair.key, pair.pred, pair.truth, error=str(exc))
     except (ValueError, KeyError, OSError, MemoryError) as exc:  # a malformed file must not stop the folder
         log.exception("unexpected failure on %s", pair.key)
-        return ScanResult(pair.key, pair.pred, pair.truth, error=str(InputError(pair.pred, f"{exc.__class__.__name__}: {exc}")))
+        return ScanResult(pair.key, pair.pred, pair.truth, error=str(InputError(pair.pred or pair.truth, f"{exc.__class__.__name__}: {exc}")))
 
 
 def _per_bucket(scans: Sequence[ScanResult]) -> dict[str, dict]:
@@ -364,8 +373,8 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
               for b in summary.per_fov}
     md = [f"# {title}", "", *(f"- {k}: `{v}`" for k, v in sources.items()),
           f"- pairs scored: {summary.n_scored} of {len(summary.scans)}; problems: {len(summary.errors)}"
-          + (" (files without a partner or unreadable, listed at the end: left out of every figure below)"
-             if summary.errors else ""), "",
+          + (" (listed at the end: a truth without prediction is scored as every vertebra missed; a prediction "
+             "without truth, or a file that cannot be read, is left out of every figure)" if summary.errors else ""), "",
           "## Overall (vertebrae)", "", metrics_table({"all": m}), "", METRICS_NOTE, "", PARTIAL_LABELS_NOTE, "",
           "## Per level", "", per_level_table(m), "", "![error per level](error_per_level.png)", "",
           "## Confidence", "", vertebra_confidence_line(m), "",
@@ -377,7 +386,7 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
           "Off-by-one labelling shows as a band beside the diagonal.", "",
           confusion_md(m["confusion"]), "", "![confusion](confusion.png)", ""]
     if summary.errors:
-        md += ["## Problems (files skipped)", "", *(f"- {e}" for e in summary.errors), ""]
+        md += ["## Problems", "", *(f"- {e}" for e in summary.errors), ""]
     return {
         "per_scan.csv": csv_bytes([s.row() for s in summary.scans]) if summary.scans else b"key\n",
         "per_landmark.csv": csv_bytes(lm_rows) if lm_rows else b"key,level,predicted,error_mm,identified\n",
