@@ -14,9 +14,11 @@ vertebrae, close otherwise; rerun the benchmark with ``--decode confidence_map=[
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import read_results_rows  # noqa: E402
 
 
 def _get_parser() -> argparse.ArgumentParser:
@@ -34,16 +36,14 @@ def read_results(path: Path) -> list[tuple[str, float, float, bool]]:
         ValueError: A file without the benchmark's columns.
     """
     rows = []
-    with open(path, newline="") as f:
-        for r in csv.DictReader(f):
-            try:
-                n_true, n_id = int(r["n_true"]), int(r["n_identified"])
-                conf = float(r["confidence"]) if r["confidence"] else 0.0
-                subset = r["subset"]
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: not a fov_results.csv of the benchmark ({exc})") from exc
-            if n_true:
-                rows.append((subset, conf, n_id / n_true, n_id == n_true))
+    for r in read_results_rows(path, ("subset", "confidence", "n_identified", "n_true")):
+        try:
+            n_true, n_id = int(r["n_true"]), int(r["n_identified"])
+            conf = float(r["confidence"]) if r["confidence"] else 0.0
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a fov_results.csv of the benchmark ({exc})") from exc
+        if n_true:
+            rows.append((r["subset"], conf, n_id / n_true, n_id == n_true))
     return rows
 
 

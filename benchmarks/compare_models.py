@@ -13,12 +13,14 @@ make::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import read_results_rows  # noqa: E402
 
 DEFAULT_SPLIT = Path(__file__).resolve().parents[1] / "src" / "spinemark" / "train" / "splits" / "spine_mri_v1.json"
 
@@ -49,11 +51,8 @@ def subject_of(case: str, vb1_patients: dict[str, list[str]]) -> str:
 
 def read_samples(path: Path, variants: tuple[str, ...]) -> dict[tuple, tuple[int, int]]:
     """``{(case, variant, levels, crop box): (identified, true)}`` of the rows of ``variants``."""
-    try:
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["variant"] in variants]
-    except (OSError, KeyError) as exc:
-        raise SystemExit(f"{path}: not a readable fov_results.csv ({exc.__class__.__name__}: {exc})") from exc
+    columns = ("case", "variant", "true_levels", "crop_box", "n_identified", "n_true", "error")
+    rows = [r for r in read_results_rows(path, columns) if r["variant"] in variants]
     out = {}
     for r in rows:
         if r.get("error"):
@@ -109,9 +108,9 @@ def main(argv=None) -> int:
     else:
         variants = tuple(v for v in args.variants.split(",") if v)
     vb1_patients = json.loads(args.split.read_text()).get("vb1_patients", {})
-    a, b = read_samples(args.a, variants), read_samples(args.b, variants)
-    subject = {k[0]: subject_of(k[0], vb1_patients) for k in [*a, *b]}
     try:
+        a, b = read_samples(args.a, variants), read_samples(args.b, variants)
+        subject = {k[0]: subject_of(k[0], vb1_patients) for k in [*a, *b]}
         r = compare(a, b, subject, variants, args.draws, args.seed)
     except ValueError as exc:
         print(f"{args.a} vs {args.b}: {exc}", file=sys.stderr)

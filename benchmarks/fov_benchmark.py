@@ -49,6 +49,27 @@ def _get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def read_results_rows(path: str | Path, columns: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """The rows of a ``fov_results.csv`` this script wrote.
+
+    Raises:
+        ValueError: Naming the file: it cannot be read, or it lacks one of ``columns``.
+    """
+    import csv
+
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path}: cannot read it ({exc})") from exc
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValueError(f"{path}: not a fov_results.csv of fov_benchmark.py (no column {', '.join(missing)})")
+    return rows
+
+
 def read_cases(arg: str | None, split_key: str) -> list[str] | None:
     """Case keys from ``--cases``: None (all), a comma list, or a JSON list / split file."""
     if not arg:

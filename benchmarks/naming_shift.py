@@ -13,7 +13,6 @@ caudal and crops below it too cranial::
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from spinemark import anatomy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import read_results_rows  # noqa: E402
 from runner_up import SEQUENCE, names_right, shifted  # noqa: E402
 
 UNANCHORED = "S1 not detected"
@@ -42,16 +42,15 @@ def shift_of(predicted: list[str], in_view: set[str], labelled: set[str]) -> int
 def read(path: Path) -> list[tuple[str, str, int | None]]:
     """``(subset, middle labelled level in view, shift)`` of every unanchored sample with labelled levels in view."""
     out = []
-    with path.open(newline="") as fh:
-        for r in csv.DictReader(fh):
-            if r["error"] or UNANCHORED not in r["warnings"]:
-                continue
-            labelled = set(r["labelled_levels"].split())
-            in_view = sorted(set(r["true_levels"].split()) & labelled, key=anatomy.order)
-            if not in_view:
-                continue
-            middle = in_view[(len(in_view) - 1) // 2]
-            out.append((r["subset"], middle, shift_of(r["predicted"].split(), set(in_view), labelled)))
+    for r in read_results_rows(path, ("subset", "error", "warnings", "labelled_levels", "true_levels", "predicted")):
+        if r["error"] or UNANCHORED not in r["warnings"]:
+            continue
+        labelled = set(r["labelled_levels"].split())
+        in_view = sorted(set(r["true_levels"].split()) & labelled, key=anatomy.order)
+        if not in_view:
+            continue
+        middle = in_view[(len(in_view) - 1) // 2]
+        out.append((r["subset"], middle, shift_of(r["predicted"].split(), set(in_view), labelled)))
     return out
 
 
@@ -74,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", type=Path, nargs="+", help="fov_results.csv files")
     args = p.parse_args(argv)
     for path in args.results:
-        rows = read(path)
+        try:
+            rows = read(path)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"{path}: {len(rows)} samples without an S1 anchor\n{table(rows)}\n")
     return 0
 

@@ -13,13 +13,15 @@ printed beside its subset accuracy to show how closely the two agree)::
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 from spinemark import anatomy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import read_results_rows  # noqa: E402
 
 SEQUENCE = anatomy.standard_sequence(coccyx=True)
 """Standard anatomy in order, for shifting a naming along the spine (a sample naming T13 or L6 is left out)."""
@@ -65,10 +67,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", type=Path, help="fov_results.csv with a 'predicted' column")
     args = p.parse_args(argv)
-    with open(args.results, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and "predicted" not in rows[0]:
-        print(f"{args.results}: no 'predicted' column (written by fov_benchmark.py since session 21)", file=sys.stderr)
+    try:
+        rows = read_results_rows(args.results, ("variant", "warnings", "predicted", "true_levels", "labelled_levels",
+                                                "subset_correct"))
+    except ValueError as exc:  # a 'predicted' column: fov_benchmark.py since session 21
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     table = tally(rows)
     print("| variant | unanchored samples | names given right | runner-up right | either | subset-correct (benchmark) |")

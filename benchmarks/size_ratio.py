@@ -12,13 +12,15 @@ vertebra identified (names that the warning would flag although right)::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fov_benchmark import read_results_rows  # noqa: E402
 
 RATIO = re.compile(r"closer together than the levels named: .*?\(ratio ([0-9.]+)\)")
 
@@ -35,10 +37,10 @@ def read(source: Path) -> list[tuple[str, float | None, bool | None]]:
     if source.is_dir():
         return [(f.name.removesuffix(".landmarks.json"), ratio_of(json.loads(f.read_text()).get("warnings", [])), None)
                 for f in sorted(source.glob("*.landmarks.json"))]
-    with source.open(newline="") as fh:
-        return [(f"{r['case']}:{r['variant']}", ratio_of(r["warnings"]),
-                 int(r["n_identified"]) == int(r["n_true"]) and int(r["n_true"]) > 0)
-                for r in csv.DictReader(fh) if not r["error"]]
+    return [(f"{r['case']}:{r['variant']}", ratio_of(r["warnings"]),
+             int(r["n_identified"]) == int(r["n_true"]) and int(r["n_true"]) > 0)
+            for r in read_results_rows(source, ("case", "variant", "warnings", "n_identified", "n_true", "error"))
+            if not r["error"]]
 
 
 def summary(source: Path, threshold: float) -> str:
@@ -68,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         if not source.exists():
             print(f"error: {source}: not found", file=sys.stderr)
             return 1
-        print(summary(source, args.threshold))
+        try:
+            print(summary(source, args.threshold))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 
