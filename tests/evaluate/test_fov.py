@@ -405,3 +405,17 @@ def test_known_middle_gives_the_method_the_middle_vertebra_in_view():
     assert np.allclose(given[0][1], truth["L3"].position_mm)
     run_fov_benchmark(Recording(truth), cases, ["full"], loader=loader)
     assert given[-1] is None and not len(middle_vertebra(truth.discs()))
+
+
+def test_results_files_are_read_by_one_reader_that_names_a_bad_file(tmp_path):
+    read = benchmark_script("benchmarks/fov_benchmark.py").read_results_rows
+    good = tmp_path / "fov_results.csv"
+    good.write_text("case,variant,n_true\nVB3_01,full,5\n")
+    assert read(good, ("case", "n_true")) == [{"case": "VB3_01", "variant": "full", "n_true": "5"}]
+    with pytest.raises(ValueError, match="fov_results.csv: not a fov_results.csv .*no column error"):
+        read(good, ("case", "error"))
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty.csv: not a fov_results.csv"):
+        read(tmp_path / "empty.csv", ("case",))
+    with pytest.raises(ValueError, match="missing.csv: cannot read it"):
+        read(tmp_path / "missing.csv")
