@@ -132,3 +132,22 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     assert summary.n_scored == 2 and summary.metrics["identification_rate"] == 0.5
     assert any("C_seg-vert_msk.nii.gz" in e and "counted as missed" in e for e in summary.errors)
     assert "no prediction: every vertebra counted as missed" in (out / "per_scan.csv").read_text()
+
+
+def test_a_vertebra_cut_by_the_image_edge_is_left_out_of_a_label_image_truth(tmp_path):
+    from spinemark.evaluate.report import cut_vertebrae
+
+    vol, labels, truth = labelled_volume(spacing_vox=30, shape=(170, 12, 8), top=30)  # centres 30 mm apart
+    labels = labels.copy()
+    labels[0, 3:9, 2:6] = 19  # a sliver of T12 in the first row: its centroid is not its centre
+    assert cut_vertebrae(labels) == ["T12"]
+    labels[166:170, 3:9, 2:6] = 25  # four of the seven rows of a body (L6) at the other edge: kept
+    assert cut_vertebrae(labels) == ["T12"]
+    _write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
+    assert load_truth(tmp_path / "t_seg.nii.gz").names == ["T12", *LUMBAR, "L6"]
+    cut = load_truth(tmp_path / "t_seg.nii.gz", drop_cut=True)
+    assert cut.names == [*LUMBAR, "L6"] and cut.warnings == ["left out of the truth, cut by the image edge: T12"]
+    t12 = vol.voxel_to_world((0, 5.5, 3.5))
+    _write_lms(tmp_path / "p.landmarks.json", Landmarks([*truth.points, Landmark("T12", t12)], truth.geometry))
+    result = evaluate_pair(tmp_path / "p.landmarks.json", tmp_path / "t_seg.nii.gz")
+    assert result.score.n_fp == 0 and result.score.n_unverifiable == 1 and result.notes == cut.warnings

@@ -146,8 +146,12 @@ class Summary:
 # ---------------------------------------------------------------- one pair
 
 
-def load_truth(path: str | Path) -> Landmarks:
+def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
     """Read true landmarks from a ``.landmarks.json``, ``.mrk.json`` or label image (centroids per label).
+
+    ``drop_cut``: leave out of a label image the vertebrae cut by the image edge (:func:`cut_vertebrae`), whose
+    centroid is not their centre; their levels are then unverifiable, as in a landmark file that leaves them out.
+    ``Landmarks.warnings`` names them.
 
     Raises:
         InputError: The file is unreadable, or the image is not a label image of registry ids.
@@ -172,7 +176,33 @@ def load_truth(path: str | Path) -> Landmarks:
     lms = Landmarks.from_label_map(data, vol.affine, geometry=vol.source)
     if not len(lms):
         raise InputError(p, "label image holds no vertebra or disc label of the registry (ids 1..32, 101..132)")
+    cut = cut_vertebrae(data) if drop_cut else []
+    if cut:
+        lms = Landmarks([q for q in lms if q.name not in cut], lms.geometry,
+                        warnings=[f"{CUT_NOTE}: {', '.join(cut)}"])
     return lms
+
+
+CUT_NOTE = "left out of the truth, cut by the image edge"
+
+CUT_FRACTION = 0.5
+"""A vertebra of a label image that touches the image edge with fewer voxels than this fraction of the median of
+the vertebrae that do not is cut by the edge (:func:`cut_vertebrae`)."""
+
+
+def cut_vertebrae(labels: np.ndarray) -> list[str]:
+    """Names of the vertebrae of a label map cut by the image edge: touching a face of the grid, with fewer voxels
+    than :data:`CUT_FRACTION` of the median of the vertebrae that touch none (none without such vertebrae)."""
+    from spinemark import anatomy
+
+    ids = [int(i) for i in np.unique(labels) if i > 0 and anatomy.is_vertebra(int(i))]
+    faces = np.concatenate([np.unique(np.take(labels, [0, -1], axis=a)) for a in range(labels.ndim)])
+    counts = {i: int(np.count_nonzero(labels == i)) for i in ids}
+    whole = [counts[i] for i in ids if i not in set(faces.tolist())]
+    if not whole:
+        return []
+    limit = CUT_FRACTION * float(np.median(whole))
+    return [anatomy.id_to_name(i) for i in ids if i in set(faces.tolist()) and counts[i] < limit]
 
 
 def evaluate_landmarks(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None) -> ScanScore:
@@ -196,7 +226,7 @@ def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled
         if pred_path.resolve() == truth_path.resolve():
             raise InputError(truth_path, "the truth is the prediction file itself (--pred and --truth the same folder?)")
         pred = read_landmarks(pred_path)
-    truth = load_truth(truth_path)
+    truth = load_truth(truth_path, drop_cut=True)
     if not len(truth.vertebrae()):
         raise InputError(truth_path, "truth holds no vertebra landmark (discs only are not scored)")
     notes = []
@@ -205,6 +235,7 @@ def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled
         tuple(gp.shape) != tuple(gt.shape) or not np.allclose(gp.affine, gt.affine, atol=1e-3)
     ):
         notes.append("prediction and truth refer to different image grids; compared in world mm")
+    notes += [w for w in truth.warnings if w.startswith(CUT_NOTE)]
     if pred_path is None:
         notes.append("no prediction: every vertebra counted as missed")
     score = evaluate_landmarks(pred, truth, labelled)
