@@ -150,3 +150,13 @@ def test_calibration_of_confidences_against_outcomes():
     assert calibration([], [])["brier"] is None
     with pytest.raises(ValueError, match="2 confidences for 1 outcomes"):
         calibration([0.5, 0.5], [1])
+
+
+def test_a_false_positive_named_outside_the_truth_has_its_own_per_level_row():
+    truth = column()
+    l5 = truth.points[-1].position_mm
+    pred = Landmarks([*truth.points[:-1], Landmark("L6", (l5[0] + 2.0, l5[1], l5[2]))])  # L5 taken for L6
+    m = summarize([score_scan(pred, truth)])
+    assert m["n_fp"] == 1 and sum(r["n_fp"] for r in m["per_level"].values()) == 1
+    assert m["per_level"]["L6"]["n_true"] == 0 and m["per_level"]["L6"]["identification_rate"] is None
+    assert m["per_level"]["L5"]["identification_rate"] == 0.0

@@ -248,11 +248,12 @@ def summarize(scores: Sequence[ScanScore]) -> dict:
     n_id = sum(s.n_identified for s in scores)
     all_err = [e for s in scores for e in s.errors_mm.values()]
     per_level: dict[str, dict] = {}
-    levels = sort_levels(n for s in scores for n in s.true_names)
+    levels = sort_levels({n for s in scores for n in (*s.true_names, *s.false_positives)})  # a name only predicted too
     for lv in levels:
         present = [s for s in scores if lv in s.identified]
         errs = [s.errors_mm[lv] for s in present if lv in s.errors_mm]
-        row = {"n_true": len(present), "identification_rate": _round(sum(s.identified[lv] for s in present) / len(present))}
+        rate = _round(sum(s.identified[lv] for s in present) / len(present)) if present else None
+        row = {"n_true": len(present), "identification_rate": rate}
         row.update({k: v for k, v in error_stats(errs, len(present)).items() if k != "n_total"})
         row["n_fp"] = sum(1 for s in scores for n in s.false_positives if n == lv)
         per_level[lv] = row
