@@ -163,14 +163,12 @@ def _cmd_predict(args) -> int:
     def progress(items):
         return tqdm(items, desc="predict", unit="scan", disable=args.quiet or len(items) < 2, file=sys.stderr)
 
-    usage_error = False
-
     try:
         results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
                                 formats=formats, overwrite=args.overwrite, progress=progress, known=known)
-    except ValueError as exc:  # wrong usage, such as known levels with several inputs
+    except ValueError as exc:  # wrong usage, such as known levels with several inputs (the finally still runs)
         _err(str(exc))
-        usage_error, results = True, None
+        return 2
     except (SpinemarkError, FileNotFoundError) as exc:
         _err(str(exc).strip("'\""))
         results = None
@@ -178,7 +176,7 @@ def _cmd_predict(args) -> int:
         if created and not any(args.output.iterdir()):
             args.output.rmdir()  # made for this run and left empty: nothing to leave behind
     if results is None:
-        return 2 if usage_error else 1
+        return 1
     if not results:
         _err("no images found in " + ", ".join(map(str, args.inputs)))
         return 1
@@ -313,8 +311,9 @@ def _cmd_train(args) -> int:
         except ValueError as exc:
             _err(f"--set {exc}")
             return 2
-        if unknown_fields(sets):
-            _err(f"--set: {unknown_fields(sets)}")
+        problem = unknown_fields(sets)
+        if problem:
+            _err(f"--set: {problem}")
             return 2
         fields.update(sets)  # CLI > config file > defaults
         if args.data:
