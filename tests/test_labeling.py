@@ -301,7 +301,8 @@ def test_weak_detections_alone_are_no_vertebrae_below_min_detection(min_detectio
     dec = decode(maps, LEVELS, SP, maps.max(0), None, DecodeConfig(min_detection=min_detection))
     assert len(dec.points) == found
     if not found:
-        assert dec.warnings == ["the detection heatmap peaks at 0.60, below min_detection 0.7"]
+        assert dec.warnings == ["the detection heatmap peaks at 0.600, below min_detection 0.7; min_detection=null "
+                                "(`--decode min_detection=null`) turns this check off"]
 
 
 @pytest.mark.parametrize("anchor", [0, 3])

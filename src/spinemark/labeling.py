@@ -597,8 +597,9 @@ def decode(
     det = detection_map(level_maps, any_map)
     strongest = float(det.max()) if det.size else 0.0
     if cfg.min_detection is not None and strongest < cfg.min_detection:
-        return Decoding([], [f"the detection heatmap peaks at {strongest:.2f}, below min_detection "
-                             f"{cfg.min_detection:g}"], False, None)
+        return Decoding([], [f"the detection heatmap peaks at {strongest:.3f}, below min_detection "
+                             f"{cfg.min_detection:g}; min_detection=null (`--decode min_detection=null`) turns "
+                             "this check off"], False, None)
     pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
     warnings: list[str] = []
     anchor_pos, anchor_value, at_edge = None, 0.0, False
