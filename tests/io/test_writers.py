@@ -79,6 +79,33 @@ def test_slicer_markups_schema_fields_and_known_point(lms, tmp_path):
     assert np.allclose(back["L5"].position_mm, (3.0, -20.0, 40.0))
 
 
+def test_slicer_point_lists_as_slicer_writes_them(lms, tmp_path):
+    from spinemark.errors import InputError
+
+    doc = landmarks_to_slicer_markups(lms)
+    mk = doc["markups"][0]
+    # an unplaced slot of a named template, as Slicer 5 writes it, is left out
+    mk["controlPoints"].append({"id": "9", "label": "L3", "position": "", "positionStatus": "undefined"})
+    mk["coordinateSystem"], mk["coordinateUnits"] = "lps", "um"
+    for cp in mk["controlPoints"][:-1]:
+        cp["position"] = [1000.0 * v for v in cp["position"]]
+    path = tmp_path / "x.mrk.json"
+    path.write_text(json.dumps(doc))
+    back = read_landmarks(path)
+    assert back.names == lms.names
+    assert np.allclose(back["L5"].position_mm, (3.0, -20.0, 40.0))
+    for field, value, message in [("label", "F-1", r"point 1 \('F-1'\): not a vertebra"),
+                                  ("position", [1.0, 2.0], r"point 1 .*is not three numbers"),
+                                  ("coordinateUnits", "cm", "coordinateUnits 'cm'"),
+                                  ("coordinateSystem", "IJK", "coordinateSystem 'IJK'")]:
+        bad = landmarks_to_slicer_markups(lms)
+        target = bad["markups"][0] if field.startswith("coordinate") else bad["markups"][0]["controlPoints"][0]
+        target[field] = value
+        path.write_text(json.dumps(bad))
+        with pytest.raises(InputError, match=message):
+            read_landmarks(path)
+
+
 def test_verse_centroids_round_trip(lms, image, tmp_path):
     doc = landmarks_to_verse(lms)
     assert doc[0] == {"direction": list(nib.aff2axcodes(image.affine))}
@@ -180,3 +207,18 @@ def test_known_levels_from_points_and_files(lms, tmp_path):
         read_known_levels(["L3:1,2,3", "L3:1,2,40"])
     with pytest.raises(InputError, match="missing.mrk.json: no such file"):
         read_known_levels([str(tmp_path / "missing.mrk.json")])
+
+
+def test_qc_title_gives_the_slice_position_at_its_centre_on_an_oblique_scan(lms, image):
+    from scipy.spatial.transform import Rotation
+
+    from spinemark.io.qc import qc_figure
+
+    turn = np.eye(4)
+    turn[:3, :3] = Rotation.from_euler("z", 20, degrees=True).as_matrix()  # about the superior axis
+    oblique = Volume(image.data, turn @ image.affine)
+    moved = Landmarks([Landmark(p.name, turn[:3, :3] @ p.position_mm) for p in lms], oblique.geometry)
+    title = qc_figure(oblique, moved).axes[0].get_title()
+    r_mm = float(title.split("R=")[1].split(" mm")[0])
+    r_lms = [p.position_mm[0] for p in moved]
+    assert min(r_lms) - 5 <= r_mm <= max(r_lms) + 5, (title, r_lms)

@@ -109,7 +109,8 @@ def qc_figure(image: Volume, landmarks: Landmarks, title: str | None = None, max
         ax.set_ylim(0, nz)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"sagittal R={voxel_to_world(iso.affine, [s, 0, 0])[0]:.0f} mm  (anterior left)", fontsize=8)
+        r_mm = voxel_to_world(iso.affine, [s, (iso.shape[1] - 1) / 2, (iso.shape[2] - 1) / 2])[0]  # at its centre
+        ax.set_title(f"sagittal R={r_mm:.0f} mm  (anterior left)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     if notes:

@@ -198,14 +198,47 @@ def landmarks_to_slicer_markups(lms: Landmarks) -> dict:
 
 
 def slicer_markups_to_landmarks(doc: dict, path=None) -> Landmarks:
-    """Read the first point list of a Slicer markups document (LPS or RAS) as landmarks."""
+    """Read the first point list of a Slicer markups document (LPS or RAS, mm or um) as landmarks.
+
+    Points not placed in Slicer (``positionStatus`` "undefined" or "preview", a named template's empty slots) are
+    left out.
+
+    Raises:
+        InputError: Not a point list, another coordinate system or unit, a placed point without three numbers, or a
+            label that is not a vertebra or disc name (naming the point).
+    """
     try:
         mk = doc["markups"][0]
-        flip = RAS_TO_LPS if mk.get("coordinateSystem", "LPS") == "LPS" else np.ones(3)
-        pts = [Landmark(cp["label"], np.asarray(cp["position"], float) * flip) for cp in mk.get("controlPoints", [])]
+        system = str(mk.get("coordinateSystem", "LPS")).upper()
+        units = str(mk.get("coordinateUnits", "mm"))
+        points = [dict(cp) for cp in mk.get("controlPoints", [])]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise InputError(path, f"not a Slicer markups point list ({exc})") from exc
+    if system not in ("LPS", "RAS"):
+        raise InputError(path, f"coordinateSystem {system!r}: LPS or RAS expected")
+    if units not in _UNIT_MM:
+        raise InputError(path, f"coordinateUnits {units!r}: mm or um expected")
+    scale = _UNIT_MM[units] * (RAS_TO_LPS if system == "LPS" else 1.0)
+    pts = []
+    for n, cp in enumerate(points, 1):
+        label = cp.get("label", "")
+        if cp.get("positionStatus", "defined") != "defined":
+            continue
+        try:
+            position = np.asarray(cp["position"], dtype=np.float64).reshape(3) * scale
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(path, f"point {n} ({label!r}): its position {cp.get('position')!r} is not three "
+                                   "numbers") from exc
+        try:
+            pts.append(Landmark(label, position))
+        except (KeyError, ValueError) as exc:
+            raise InputError(path, f"point {n} ({label!r}): not a vertebra or disc name, or not a finite point "
+                                   f"({exc})") from exc
     return Landmarks(pts)
+
+
+_UNIT_MM = {"mm": 1.0, "um": 0.001}
+"""Millimetres per unit of a Slicer markups file's ``coordinateUnits``."""
 
 
 # ---------------------------------------------------------------- VerSe centroids
