@@ -29,6 +29,18 @@ def test_find_peaks_nms_and_subvoxel():
     assert len(pos) == 1 and abs(pos[0][2] - 40.4) < 0.3 and val[0] > 0.8
 
 
+def test_find_peaks_suppresses_within_the_radius_along_every_axis():
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in (20, 20, 30)], indexing="ij"), -1).astype(np.float32)
+
+    def peaks(offset):
+        blobs = [h * np.exp(-((grid - np.add((10, 8, 10), o)) ** 2).sum(-1) / 1.28) for h, o in ((1.0, 0), (0.9, offset))]
+        return len(find_peaks(np.maximum(*blobs), 0.25, 4.0)[0])
+
+    assert peaks((0, 0, 5)) == 2  # beyond the radius along one axis
+    assert peaks((0, 2, 4)) == 1  # 4.5 voxels apart, but within 4 along every axis: the cube (see find_peaks)
+    assert peaks((0, 2, 3)) == 1  # within the radius
+
+
 def test_build_chain_drops_offchain_outlier():
     pts = np.array(_chain(5), float) * SP
     pts = np.vstack([pts, [[10 * SP, 70 * SP, 50 * SP]]])  # far anterior stray detection

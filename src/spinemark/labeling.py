@@ -70,7 +70,8 @@ class DecodeConfig:
             or not. 0.6: every one of 1080 crops of the 46 training-side and tuning scans reaches 0.77 or more with
             dualhead_v13, 57 of 64 images without a spine stay below (``benchmarks/README.md``, "Images that show
             no spine"). None: never.
-        nms_radius_mm: Two candidates are never closer than this.
+        nms_radius_mm: Two candidates are never closer than this, and a weaker one also goes when a stronger one
+            lies within this distance along every grid axis (up to sqrt(3) times it diagonally: :func:`find_peaks`).
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
             lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
@@ -223,10 +224,16 @@ class Decoding:
 def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of a 3D heatmap with non-maximum suppression and sub-voxel refinement.
 
+    A peak is the largest value of the cube of side ``2 * floor(radius_vox) + 1`` around it, and no two peaks lie
+    closer than ``radius_vox``: a weaker peak goes when a stronger one lies within the radius along every axis,
+    up to sqrt(3) times the radius diagonally. Suppression by distance alone was measured in session 28 and lost:
+    with dualhead_v13 it found more spurious sacral peaks, pelvic phantoms 68.8% -> 51.6% identified, false
+    positives 15 -> 75 (``benchmarks/README.md``, "Peaks suppressed by distance, not by a cube").
+
     Args:
         heatmap: 3D array.
         threshold: Smallest peak value kept.
-        radius_vox: Suppression radius (voxels): no two peaks are closer.
+        radius_vox: Suppression radius (voxels), see above.
 
     Returns:
         ``(positions, values)``: (N, 3) fractional voxel indices and (N,) peak values, strongest first.
