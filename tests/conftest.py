@@ -17,6 +17,18 @@ def shared_data():
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging_levels():
+    """A CLI call sets the logging levels (``--quiet``: errors only); restore them, so that later tests see warnings."""
+    import logging
+
+    root, pkg = logging.getLogger(), logging.getLogger("spinemark")
+    levels = root.level, pkg.level
+    yield
+    root.setLevel(levels[0])
+    pkg.setLevel(levels[1])
+
+
 class BrightestBlobMethod:
     """Test-only method: the centroid of the above-median voxels, named L5. Exercises the plumbing, not a model."""
 

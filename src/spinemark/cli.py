@@ -320,6 +320,8 @@ def _cmd_train(args) -> int:
             fields["data"] = [str(d) for d in args.data]
         fields["output"] = str(args.output)
         cfg = TrainConfig.from_dict(fields)
+        if not cfg.data and cfg.phantoms <= 0:
+            raise ValueError("nothing to train on: give data folders (--data) and/or phantoms (--set phantoms=N)")
     except (SpinemarkError, ValueError) as exc:
         _err(str(exc))
         return 2

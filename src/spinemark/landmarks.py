@@ -134,3 +134,20 @@ class Landmarks:
         if geometry is None:
             geometry = Geometry(tuple(labels.shape), np.asarray(affine, dtype=np.float64))
         return cls(pts, geometry)
+
+
+def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Vertebral body centres midway between the centres of the disc above and the disc below.
+
+    Args:
+        discs: Disc centres keyed by the vertebra above the disc (``"L4"`` for L4/L5).
+
+    Returns:
+        Centres of the bodies that have a labelled disc on both sides (L2..L5 from L1/L2..L5/S1).
+    """
+    out = {}
+    for upper, p in discs.items():
+        below = anatomy.neighbours(upper)[1]
+        if below in discs:
+            out[below] = (np.asarray(p, dtype=np.float64) + np.asarray(discs[below], dtype=np.float64)) / 2.0
+    return out

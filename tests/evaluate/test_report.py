@@ -151,3 +151,16 @@ def test_a_vertebra_cut_by_the_image_edge_is_left_out_of_a_label_image_truth(tmp
     _write_lms(tmp_path / "p.landmarks.json", Landmarks([*truth.points, Landmark("T12", t12)], truth.geometry))
     result = evaluate_pair(tmp_path / "p.landmarks.json", tmp_path / "t_seg.nii.gz")
     assert result.score.n_fp == 0 and result.score.n_unverifiable == 1 and result.notes == cut.warnings
+
+
+def test_a_label_image_of_discs_alone_gives_the_bodies_between_them(tmp_path):
+    from spinemark import anatomy
+
+    vol, labels, truth = labelled_volume(names=("L2", "L3", "L4", "L5"))  # used as disc labels: L2/L3 .. L5/S1
+    discs = np.where(labels > 0, labels.astype(np.int32) + anatomy.DISC_OFFSET, 0).astype(np.uint8)
+    _write_mask(tmp_path / "d_seg.nii.gz", discs, vol.affine)
+    got = load_truth(tmp_path / "d_seg.nii.gz")
+    assert got.discs().names == ["L2/L3", "L3/L4", "L4/L5", "L5/S1"]
+    assert got.vertebrae().names == ["L3", "L4", "L5"]  # S1 would need the S1/S2 disc
+    midway = (np.asarray(truth["L3"].position_mm) + truth["L4"].position_mm) / 2  # L3/L4 and L4/L5
+    assert np.allclose(got["L4"].position_mm, midway, atol=1e-6)

@@ -249,3 +249,75 @@ def test_curve_of_one_evaluation_shows_a_point(tmp_path):
     rgb = imread(tmp_path / "loss.png")[:, :, :3]
     blue = np.all(np.abs(rgb - np.array([0.12, 0.47, 0.71])) < 0.08, axis=-1)
     assert blue[int(0.3 * rgb.shape[0]):].sum() > 10  # the marker, below the legend
+
+
+def test_case_ids_are_unique_paths_where_file_names_repeat(tmp_path):
+    from spinemark.train.data import discover, load_case
+
+    data = tmp_path / "data"
+    for patient in ("patient01", "patient02"):
+        user_case(data / patient, "t2")
+    user_case(data, "solo")
+    refs = discover([data, data / "patient01"])  # overlapping folders: each file once
+    assert [r.case_id for r in refs] == ["patient01/t2", "patient02/t2", "solo"]
+    assert load_case(refs[0], 2.0, cache_dir=str(tmp_path / "cache")).case_id == "patient01/t2"
+    assert len(list((tmp_path / "cache").glob("patient01__t2_*.npz"))) == 1
+    user_case(tmp_path / "other", "solo")  # the same name in a second data folder: which scan is which?
+    with pytest.raises(InputError, match=r"case id 'solo' also names .*data/solo.nii.gz"):
+        discover([data, tmp_path / "other"])
+
+
+def test_annotations_named_as_predict_and_nii_masks_are_found(tmp_path):
+    from spinemark.train.data import discover
+
+    user_case(tmp_path, "plain")
+    for name in ("plain.nii.gz", "plain_seg.nii.gz"):  # uncompressed
+        img = nib.load(tmp_path / name)
+        nib.save(img, tmp_path / name.replace("plain", "unzipped").replace(".nii.gz", ".nii"))
+    nib.save(nib.load(tmp_path / "plain.nii.gz"), tmp_path / "pred_img.nii.gz")
+    (tmp_path / "pred_img.landmarks.json").write_text(json.dumps({"landmarks": [  # as `spinemark predict` names it
+        {"name": "L4", "position_mm": [4, 4, 4]}, {"name": "L5", "position_mm": [4, 4, -30]}]}))
+    refs = {r.case_id: r for r in discover([tmp_path])}
+    assert sorted(refs) == ["plain", "pred", "unzipped"]
+    assert refs["pred"].landmarks.endswith("pred_img.landmarks.json")
+    assert refs["unzipped"].labels.endswith("unzipped_seg.nii")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"landmarks": [{"name": "L3"', "not a readable JSON file"),
+    ('{"landmarks": {"L3": [1, 2, 3]}}', "malformed landmark entry"),
+    ('{"landmarks": [{"name": "L3", "position_mm": [1, 2]}, {"name": "L4", "position_mm": [1, 2, 3]}]}',
+     "malformed landmark entry"),
+    ('[{"name": "L3", "position_mm": [1, 2, 3]}]', "not a spinemark.landmarks/1 document"),
+    ('{"landmarks": [{"name": "L7", "position_mm": [1, 2, 3]}]}', "malformed landmark entry"),
+    ('{"landmarks": [{"name": "L3", "position_mm": [4, 4, 40]}, {"name": "L5", "position_mm": [4, 4, -30]}]}',
+     "labels L3, L5 but not L4 between them"),
+])
+def test_bad_landmark_files_and_gaps_leave_the_case_out_naming_the_file(tmp_path, content, message):
+    from spinemark.train.data import UnusableCase, check_case, discover
+
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), tmp_path / "case.nii.gz")
+    (tmp_path / "case.landmarks.json").write_text(content)
+    with pytest.raises(UnusableCase, match="case.landmarks.json: " + message):
+        check_case(discover([tmp_path])[0])
+
+
+def test_a_four_lumbar_spine_is_no_gap():
+    from spinemark.train.data import skipped_levels
+
+    assert skipped_levels(["L3", "L4", "S1", "S2"]) == []  # L4 -> S1: sacralized L5
+    assert skipped_levels(["T11", "L1"]) == []  # eleven thoracic vertebrae
+    assert skipped_levels(["T12", "L2", "L3", "S1"]) == ["L1", "L4", "L5"]
+    assert skipped_levels(["L5", "L6", "S1"]) == [] and skipped_levels(["L4", "L6"]) == ["L5"]
+
+
+def test_a_vertebra_cut_by_the_image_edge_is_no_training_centre(tmp_path):
+    from spinemark.train.data import discover, world_landmarks
+
+    user_case(tmp_path, "cut", levels=(21, 22, 23, 24))  # bodies of 6 rows from row 6 on, L5's last 2 beyond the grid
+    seg = tmp_path / "cut_seg.nii.gz"
+    lab = nib.load(seg)
+    data = np.asarray(lab.dataobj).copy()
+    data[0:2, 6:14, 3:9] = 20  # ... and a sliver of L1 at the image's edge: its centroid is not its centre
+    nib.save(nib.Nifti1Image(data, lab.affine), seg)
+    assert sorted(world_landmarks(discover([tmp_path])[0])) == ["L2", "L3", "L4", "L5"]  # L5 keeps 4 rows of 6

@@ -76,7 +76,7 @@ def test_release_tunes_decoding_on_tuning_cases(tiny_data, tmp_path):
     card = dst.with_suffix(".md").read_text()  # the model card: hash, data, commands, the decoding chosen
     assert card.startswith("# tiny_v1 (version 1.2.3)") and hashlib.sha256(dst.read_bytes()).hexdigest() in card
     assert f"Training cases: {len(json.loads((run / 'data.json').read_text())['train'])} (" in card
-    assert f"spinemark train --config {run}/config.json -o {run}" in card and lines[-1] in card
+    assert f"spinemark train --config {run}/config.json -o {run}_repeat" in card and lines[-1] in card
     assert json.loads(card.split("```json")[1].split("```")[0]) == json.loads((run / "config.json").read_text())
     with pytest.raises(OutputError, match="exists"):
         release(run, tiny_data, "tiny_v1", "1.2.3", tmp_path / "weights")
@@ -138,14 +138,14 @@ def test_train_command_end_to_end_and_errors(tiny_data, tmp_path, capsys):
     assert "use --overwrite" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp_path / "nope"), "-o", str(tmp_path / "r2"), *tiny]) == 1
     assert "training data folder not found" in capsys.readouterr().err
-    assert main(["train", "-o", str(tmp_path / "r3"), *tiny]) == 1
+    assert main(["train", "-o", str(tmp_path / "r3"), *tiny]) == 2  # usage
     assert "nothing to train on" in capsys.readouterr().err
 
 
 def test_bodies_from_discs_midway_between_neighbouring_discs():
     import numpy as np
 
-    from spinemark.train.data import bodies_from_discs
+    from spinemark.landmarks import bodies_from_discs
 
     discs = {"L3": np.array([0.0, 0.0, 30.0]), "L4": np.array([0.0, 2.0, 0.0]), "L5": np.array([0.0, 6.0, -30.0])}
     bodies = bodies_from_discs(discs)

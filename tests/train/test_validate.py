@@ -21,3 +21,22 @@ def test_markdown_tables():
     assert "| all | 2 | 0.0% | 2 | 29.50 | 29.50 | 0.0% | 0.0% |" in text
     assert "| L5 | 1 | 0.0% | 1 | 30.00 |" in text
     assert "| X_01 | 0% | 29.5 | L4 L5 | w |" in text
+
+
+def test_a_split_not_found_in_the_data_is_an_error_not_an_empty_result(tiny_data, tmp_path, capsys):
+    import json
+
+    from spinemark.methods.dualhead import default_weights_path
+    from spinemark.train.validate import main
+
+    weights = str(default_weights_path())
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"validation": ["TINY_00", "OTHER_01"]}))
+    assert main([weights, str(tmp_path / "nope"), str(split)]) == 1
+    assert "data folder not found" in capsys.readouterr().err
+    assert main([weights, str(tiny_data), str(split)]) == 1
+    err = capsys.readouterr().err
+    assert "1 validation case(s) of split" in err and "OTHER_01" in err
+    split.write_text(json.dumps({"train": ["TINY_00"]}))
+    assert main([weights, str(tiny_data), str(split)]) == 1
+    assert "names no validation cases" in capsys.readouterr().err

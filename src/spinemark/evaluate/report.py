@@ -27,7 +27,7 @@ from spinemark.evaluate import plots
 from spinemark.evaluate.metrics import ERROR_THRESHOLDS_MM, RADIUS_MM, ScanScore, score_scan, sort_levels, summarize
 from spinemark.evaluate.pairing import Pair, file_kind, find_pairs
 from spinemark.io.writers import read_landmarks, write_files
-from spinemark.landmarks import Landmarks
+from spinemark.landmarks import Landmark, Landmarks, bodies_from_discs
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,8 @@ class Summary:
 
 
 def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
-    """Read true landmarks from a ``.landmarks.json``, ``.mrk.json`` or label image (centroids per label).
+    """Read true landmarks from a ``.landmarks.json``, ``.mrk.json`` or label image (centroids per label; a label
+    image of discs alone also gives the vertebral bodies between two labelled discs, :func:`spinemark.landmarks.bodies_from_discs`).
 
     ``drop_cut``: leave out of a label image the vertebrae cut by the image edge (:func:`cut_vertebrae`), whose
     centroid is not their centre; their levels are then unverifiable, as in a landmark file that leaves them out.
@@ -176,6 +177,9 @@ def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
     lms = Landmarks.from_label_map(data, vol.affine, geometry=vol.source)
     if not len(lms):
         raise InputError(p, "label image holds no vertebra or disc label of the registry (ids 1..32, 101..132)")
+    if not len(lms.vertebrae()):  # discs only (such as the IVD set): the bodies between two labelled discs
+        bodies = bodies_from_discs({q.name.split("/")[0]: q.position_mm for q in lms})
+        lms = Landmarks([*lms, *(Landmark(n, c) for n, c in bodies.items())], lms.geometry)
     cut = cut_vertebrae(data) if drop_cut else []
     if cut:
         lms = Landmarks([q for q in lms if q.name not in cut], lms.geometry,

@@ -83,8 +83,9 @@ def landmarks_to_dict(lms: Landmarks, info: OutputInfo | None = None) -> dict:
 
 
 def landmarks_from_dict(doc: dict, path=None) -> Landmarks:
-    """Parse a ``spinemark.landmarks/1`` document."""
-    if not isinstance(doc, dict) or doc.get("format") != LANDMARKS_FORMAT:
+    """Parse a ``spinemark.landmarks/1`` document (a hand-written one may leave out ``format``: ``{"landmarks":
+    [{"name": "L5", "position_mm": [x, y, z]}, ...]}``)."""
+    if not isinstance(doc, dict) or doc.get("format", LANDMARKS_FORMAT) != LANDMARKS_FORMAT:
         raise InputError(path, f"not a {LANDMARKS_FORMAT} document")
     if doc.get("coordinate_system", "RAS") != "RAS":
         raise InputError(path, f"unsupported coordinate system {doc.get('coordinate_system')!r}")

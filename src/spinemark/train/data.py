@@ -14,20 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from spinemark import anatomy
 from spinemark.errors import InputError
 from spinemark.io.readers import is_label_map_name, load_volume
+from spinemark.io.writers import read_landmarks
 from spinemark.nets.preprocess import canonical_input
 
 log = logging.getLogger(__name__)
 
-MASK_SUFFIXES = ("_seg-vert_msk.nii.gz", "_seg.nii.gz", "_seg-vert_msk.nii")
+MASK_SUFFIXES = ("_seg-vert_msk.nii.gz", "_seg.nii.gz", "_seg-vert_msk.nii", "_seg.nii")
 
 
 @dataclass(frozen=True)
@@ -81,80 +82,64 @@ def subset_of(case_id: str) -> str:
 def discover(folders, subsets=()) -> list[CaseRef]:
     """Annotated cases under ``folders`` (searched recursively), sorted by id.
 
-    An image ``<stem>_img.nii.gz`` or ``<stem>.nii.gz`` counts when a label map
-    (``<stem>_seg-vert_msk.nii.gz`` / ``<stem>_seg.nii.gz``) or ``<stem>.landmarks.json`` sits beside it.
+    An image ``<stem>_img.nii.gz`` or ``<stem>.nii.gz`` (or ``.nii``) counts when a label map
+    (``<stem>_seg-vert_msk.nii.gz``, ``<stem>_seg.nii.gz``, or the same ending ``.nii``) or a landmarks file
+    (``<stem>.landmarks.json``, or ``<stem>_img.landmarks.json`` as ``spinemark predict`` names it) sits beside it.
+    The case id is the stem; where two images of a folder share a stem (``patient01/t2.nii.gz``,
+    ``patient02/t2.nii.gz``) it is the path below the folder (``patient01/t2``). A file found twice (folders that
+    overlap) counts once.
+
+    Raises:
+        InputError: Two different files give one case id (the same names in two data folders).
     """
-    refs: dict[str, CaseRef] = {}
+    found: list[tuple[Path, Path, str, Path | None, Path | None]] = []
+    seen: set[Path] = set()
     for folder in folders:
         for img in sorted(Path(folder).rglob("*.nii*")):
-            name = img.name
-            if is_label_map_name(img):
+            if is_label_map_name(img) or img.resolve() in seen or not img.is_file():
                 continue
+            name = img.name
             stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else name[: -len(".nii")]
             case_id = stem[: -len("_img")] if stem.endswith("_img") else stem
-            if subsets and not any(case_id.startswith(s) for s in subsets):
-                continue
             labels = next((img.parent / (case_id + s) for s in MASK_SUFFIXES if (img.parent / (case_id + s)).is_file()),
                           None)
-            lm = img.parent / f"{case_id}.landmarks.json"
-            if labels is None and not lm.is_file():
+            lm = next((img.parent / f"{s}.landmarks.json" for s in dict.fromkeys((case_id, stem))
+                       if (img.parent / f"{s}.landmarks.json").is_file()), None)
+            if labels is None and lm is None:
                 continue
-            refs[case_id] = CaseRef(case_id, str(img), str(labels) if labels else None,
-                                    str(lm) if labels is None else None)
+            seen.add(img.resolve())
+            found.append((Path(folder), img, case_id, labels, None if labels else lm))
+    stems = Counter(case_id for _, _, case_id, _, _ in found)
+    refs: dict[str, CaseRef] = {}
+    for folder, img, case_id, labels, lm in found:
+        if stems[case_id] > 1:
+            case_id = (img.parent.relative_to(folder) / case_id).as_posix()
+        if subsets and not any(case_id.startswith(s) for s in subsets):
+            continue
+        if case_id in refs:
+            raise InputError(img, f"case id {case_id!r} also names {refs[case_id].image}: give each annotated "
+                                  "image its own name (a case id is its file name, or its path below its folder)")
+        refs[case_id] = CaseRef(case_id, str(img), str(labels) if labels else None, str(lm) if lm else None)
     return [refs[k] for k in sorted(refs)]
 
 
-def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Vertebral body centres midway between the centres of the disc above and the disc below.
-
-    Args:
-        discs: Disc centres keyed by the vertebra above the disc (``"L4"`` for L4/L5).
-
-    Returns:
-        Centres of the bodies that have a labelled disc on both sides (L2..L5 from L1/L2..L5/S1).
-    """
-    out = {}
-    for upper, p in discs.items():
-        below = anatomy.neighbours(upper)[1]
-        if below in discs:
-            out[below] = (np.asarray(p, dtype=np.float64) + np.asarray(discs[below], dtype=np.float64)) / 2.0
-    return out
-
-
 def world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
-    """Labelled vertebral body centres of a case in world mm.
+    """Labelled vertebral body centres of a case in world mm (the coccyx left out).
 
-    A label map with discs but no bodies (such as the IVD set) gives the bodies between two
-    labelled discs (:func:`bodies_from_discs`).
+    A label map is read as ``spinemark evaluate`` reads a truth (:func:`spinemark.evaluate.report.load_truth`): its
+    vertebrae cut by the image edge are left out (a cut body's centroid is not its centre; left out, its level lies
+    beyond the labelled span and is masked out of the loss), and a map with discs but no bodies (such as the IVD set)
+    gives the bodies between two labelled discs.
+
+    Raises:
+        InputError: The label map or landmarks file cannot be read as such.
     """
-    if ref.labels:
-        return _label_map_bodies(load_volume(ref.labels))
-    d = json.loads(Path(ref.landmarks).read_text())
-    out = {}
-    for p in d.get("landmarks", []):
-        name = p["name"]
-        if "/" not in name and name != "Co":
-            out[anatomy.level(name).name] = np.asarray(p["position_mm"], dtype=np.float64)
-    return out
+    from spinemark.evaluate.report import load_truth
 
-
-def _label_map_bodies(lab) -> dict[str, np.ndarray]:
-    """Body centres (world mm) of a label map :class:`~spinemark.volume.Volume` (see :func:`world_landmarks`)."""
-    data = np.asarray(lab.data).astype(np.int32)
-    ids, disc_ids = _centre_ids(np.unique(data))
-    cents = ndimage.center_of_mass(np.ones_like(data, np.uint8), data, ids + disc_ids) if ids or disc_ids else []
-    world = {i: lab.voxel_to_world(c) for i, c in zip(ids + disc_ids, cents)}
-    bodies = {anatomy.id_to_name(i): world[i] for i in ids}
-    if not bodies and disc_ids:
-        bodies = bodies_from_discs({anatomy.id_to_name(i - anatomy.DISC_OFFSET): world[i] for i in disc_ids})
-    return bodies
-
-
-def _centre_ids(present) -> tuple[list[int], list[int]]:
-    """The vertebra ids (the coccyx left out) and disc ids among the label ids ``present``."""
-    present = [int(i) for i in present if i > 0]
-    return ([i for i in present if anatomy.is_vertebra(i) and i != anatomy.name_to_id("Co")],
-            [i for i in present if anatomy.is_disc(i)])
+    truth = load_truth(ref.labels, drop_cut=True) if ref.labels else read_landmarks(ref.landmarks)
+    if ref.labels and truth.warnings:  # the cut vertebrae (a landmarks file's warnings are its prediction's)
+        log.info("%s: %s", ref.labels, "; ".join(truth.warnings))
+    return {p.name: np.asarray(p.position_mm, dtype=np.float64) for p in truth.vertebrae() if p.name != "Co"}
 
 
 def _tissue_ids() -> set[int]:
@@ -164,53 +149,76 @@ def _tissue_ids() -> set[int]:
     return set(TISSUES.values())
 
 
+def skipped_levels(names) -> list[str]:
+    """Levels of standard anatomy between two of ``names`` that ``names`` leaves out (T13 and L6 count only when
+    named; L4 -> S1 and T11 -> L1 are the four-lumbar and eleven-thoracic variants, not gaps)."""
+    names = anatomy.sort_names(names)
+    seq = anatomy.standard_sequence(n_thoracic=13 if "T13" in names else 12, n_lumbar=6 if "L6" in names else 5,
+                                    coccyx=True)
+    out = []
+    for upper, lower in zip(names, names[1:]):
+        if (upper, lower) not in anatomy.REFERENCE_SPACING_MM:
+            out += seq[seq.index(upper) + 1:seq.index(lower)]
+    return out
+
+
 def check_case(ref: CaseRef) -> None:
     """Check that a case can be trained on as it is (see :class:`UnusableCase`).
 
     Also logs a warning for a landmark of a landmarks file that lies more than a voxel outside its image.
 
     Raises:
-        UnusableCase: Its label map holds ids that are not in the label table (:mod:`spinemark.anatomy`), or its
-            shape or affine differs from its image's (beyond :data:`AFFINE_RTOL` / :data:`AFFINE_ATOL_MM`); a
-            landmark of its landmarks file is not a vertebra of the table; or it labels fewer than two levels.
-        InputError: The image or label map cannot be read.
+        UnusableCase: Its image, label map or landmarks file cannot be read; its label map holds ids that are not
+            in the label table (:mod:`spinemark.anatomy`), or its shape or affine differs from its image's (beyond
+            :data:`AFFINE_RTOL` / :data:`AFFINE_ATOL_MM`); a landmark of its landmarks file is not a vertebra of
+            the table; it labels fewer than two levels, or leaves out a level between two it labels (which would
+            be taught as background).
     """
-    image = load_volume(ref.image)
-    if ref.labels:
-        lab = load_volume(ref.labels)
-        if lab.shape != image.shape:
-            raise UnusableCase(ref.labels, f"label map of shape {lab.shape} does not match its image {ref.image} "
-                                           f"of shape {image.shape}")
-        if not np.allclose(lab.affine, image.affine, rtol=AFFINE_RTOL, atol=AFFINE_ATOL_MM):
-            diff = float(np.abs(lab.affine - image.affine).max())
-            raise UnusableCase(ref.labels, f"label map affine differs from that of its image {ref.image} (largest "
-                                           f"entry difference {diff:.3g}, tolerance {AFFINE_RTOL} relative and "
-                                           f"{AFFINE_ATOL_MM} mm): its centroids would land in the wrong place")
-        present = np.unique(np.asarray(lab.data))
-        known = _tissue_ids()
-        unknown = [int(i) for i in present if i != 0 and not (
-            i == int(i) and (anatomy.is_vertebra(int(i)) or anatomy.is_disc(int(i)) or int(i) in known))]
-        if unknown:
-            raise UnusableCase(ref.labels, f"label ids {unknown} are not in the label table (vertebrae 1..32, "
-                                           "discs 100 + the id of the vertebra above: `spinemark info --labels`)")
-        ids, disc_ids = _centre_ids(present)  # the levels world_landmarks gives, without their (slow) centroids
-        bodies = {anatomy.id_to_name(i): None for i in ids} or bodies_from_discs(
-            {anatomy.id_to_name(i - anatomy.DISC_OFFSET): np.zeros(3) for i in disc_ids})
-    else:
-        try:
-            bodies = world_landmarks(ref)
-        except KeyError as exc:
-            raise UnusableCase(ref.landmarks, f"a landmark without a name or position, or not named as a vertebra of "
-                                              f"the label table ({exc})") from None
+    annotation = ref.labels or ref.landmarks
+    try:
+        image = load_volume(ref.image)
+        if ref.labels:
+            _check_label_map(ref, image)
+        bodies = world_landmarks(ref)
+    except UnusableCase:
+        raise
+    except InputError as exc:
+        raise UnusableCase(exc.path, exc.problem) from None
+    if ref.landmarks:
         for name, p in bodies.items():
             v = image.world_to_voxel(p)
             if np.any(v < -1) or np.any(v > np.array(image.shape)):
                 log.warning("%s: landmark %s at %s mm lies outside its image %s (voxel %s)", ref.landmarks, name,
                             np.round(p, 1).tolist(), ref.image, np.round(v, 1).tolist())
     if len(bodies) < 2:
-        raise UnusableCase(ref.labels or ref.landmarks,
-                           f"labels {len(bodies)} level(s) {anatomy.sort_names(bodies)}: the labelled span needs two "
-                           "levels (without it every unlabelled level in view would be taught as background)")
+        raise UnusableCase(annotation, f"labels {len(bodies)} level(s) {anatomy.sort_names(bodies)}: the labelled "
+                                       "span needs two levels (without it every unlabelled level in view would be "
+                                       "taught as background)")
+    skipped = skipped_levels(bodies)
+    if skipped:
+        names = anatomy.sort_names(bodies)
+        raise UnusableCase(annotation, f"labels {', '.join(names)} but not {', '.join(skipped)} between them: an "
+                                       "unlabelled level inside the labelled span would be taught as background "
+                                       "(label it, or leave the levels beyond the gap out)")
+
+
+def _check_label_map(ref: CaseRef, image) -> None:
+    """The label map of ``ref`` fits ``image`` and holds only ids of the label table (see :func:`check_case`)."""
+    lab = load_volume(ref.labels)
+    if lab.shape != image.shape:
+        raise UnusableCase(ref.labels, f"label map of shape {lab.shape} does not match its image {ref.image} "
+                                       f"of shape {image.shape}")
+    if not np.allclose(lab.affine, image.affine, rtol=AFFINE_RTOL, atol=AFFINE_ATOL_MM):
+        diff = float(np.abs(lab.affine - image.affine).max())
+        raise UnusableCase(ref.labels, f"label map affine differs from that of its image {ref.image} (largest "
+                                       f"entry difference {diff:.3g}, tolerance {AFFINE_RTOL} relative and "
+                                       f"{AFFINE_ATOL_MM} mm): its centroids would land in the wrong place")
+    known = _tissue_ids()
+    unknown = [int(i) for i in np.unique(np.asarray(lab.data)) if i != 0 and not (
+        i == int(i) and (anatomy.is_vertebra(int(i)) or anatomy.is_disc(int(i)) or int(i) in known))]
+    if unknown:
+        raise UnusableCase(ref.labels, f"label ids {unknown} are not in the label table (vertebrae 1..32, "
+                                       "discs 100 + the id of the vertebra above: `spinemark info --labels`)")
 
 
 def labelled_span(landmarks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
@@ -233,7 +241,7 @@ def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None,
     extra = {n: [float(c) for c in p] for n, p in sorted((extra or {}).items())}
     key_src = f"{ref}|{spacing_mm}|v1" + (f"|{json.dumps(extra)}" if extra else "")
     key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
-    cache = Path(cache_dir) / f"{ref.case_id}_{key}.npz" if cache_dir else None
+    cache = Path(cache_dir) / f"{ref.case_id.replace('/', '__')}_{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
         names = [str(n) for n in z["names"]]

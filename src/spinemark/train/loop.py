@@ -176,11 +176,10 @@ def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
     """
     if not cfg.data and cfg.phantoms <= 0:
         raise ValueError("nothing to train on: give data folders (--data) and/or phantoms (--set phantoms=N)")
-    found = []
     for folder in cfg.data:
         if not Path(folder).is_dir():
             raise InputError(folder, "training data folder not found")
-        found += discover([folder])
+    found = discover(cfg.data)
     refs = [r for r in found if not cfg.subsets or any(r.case_id.startswith(s) for s in cfg.subsets)]
     val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
     val_refs = [r for r in refs if r.case_id in val_ids]

@@ -244,7 +244,8 @@ def model_card(meta: dict, data_list: dict, tuning: list[str], sha256: str, rele
         "## Commands",
         "",
         "```",
-        f"spinemark train --config {run}/config.json -o {run}   # the resolved config below",
+        f"spinemark train --config {run}/config.json -o {run}_repeat   # the resolved config below; run from the "
+        "folder the training ran in (its data paths are relative to it)",
         release_command,
         "```",
         "",

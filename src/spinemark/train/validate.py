@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from spinemark import anatomy
+from spinemark.errors import InputError, SpinemarkError
 from spinemark.io.readers import load_volume
 from spinemark.train.data import CaseRef, discover, read_split, subset_of, world_landmarks
 
@@ -115,11 +117,25 @@ def markdown(result: dict) -> str:
 
 
 def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mri_v1", **options) -> dict:
-    """Score weights on the validation cases of a split (cases found under ``data``)."""
+    """Score weights on the validation cases of a split (cases found under ``data``).
+
+    Raises:
+        InputError: ``data`` is not a folder, or a validation case of the split is not found there.
+        FileNotFoundError: No such split.
+        ValueError: The split names no validation case.
+    """
     from spinemark.methods.dualhead import make
 
-    ids = set(read_split(split)["validation"])
+    if not Path(data).is_dir():
+        raise InputError(data, "data folder not found")
+    ids = set(read_split(split).get("validation", []))
+    if not ids:
+        raise ValueError(f"split {split!r} names no validation cases (its key 'validation')")
     refs = [r for r in discover([data]) if r.case_id in ids]
+    missing = sorted(ids - {r.case_id for r in refs})
+    if missing:
+        raise InputError(data, f"{len(missing)} validation case(s) of split {split!r} not found there (an image with "
+                               f"its label map or landmarks file): {missing}")
     result = evaluate(make(weights, **options), refs)
     result["weights"] = str(weights)
     result["split"] = split
@@ -142,7 +158,11 @@ def main(argv=None) -> int:
                     help="decoding parameter (spinemark.labeling.DecodeConfig), e.g. --decode use_s1_head=false")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    res = evaluate_split(args.weights, args.data, args.split, **parse_assignments(args.decode))
+    try:
+        res = evaluate_split(args.weights, args.data, args.split, **parse_assignments(args.decode))
+    except (SpinemarkError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     res["decode_options"] = args.decode
     text = json.dumps(res, indent=2)
     if args.output:
