@@ -33,7 +33,8 @@ def test_find_peaks_suppresses_within_the_radius_along_every_axis():
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in (20, 20, 30)], indexing="ij"), -1).astype(np.float32)
 
     def peaks(offset):
-        blobs = [h * np.exp(-((grid - np.add((10, 8, 10), o)) ** 2).sum(-1) / 1.28) for h, o in ((1.0, 0), (0.9, offset))]
+        centres = np.add((10, 8, 10), [(0, 0, 0), offset])
+        blobs = [h * np.exp(-((grid - c) ** 2).sum(-1) / 1.28) for h, c in zip((1.0, 0.9), centres)]
         return len(find_peaks(np.maximum(*blobs), 0.25, 4.0)[0])
 
     assert peaks((0, 0, 5)) == 2  # beyond the radius along one axis

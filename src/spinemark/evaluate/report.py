@@ -148,7 +148,8 @@ class Summary:
 
 def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
     """Read true landmarks from a ``.landmarks.json``, ``.mrk.json`` or label image (centroids per label; a label
-    image of discs alone also gives the vertebral bodies between two labelled discs, :func:`spinemark.landmarks.bodies_from_discs`).
+    image of discs alone also gives the vertebral bodies between two labelled discs:
+    :func:`spinemark.landmarks.bodies_from_discs`).
 
     ``drop_cut``: leave out of a label image the vertebrae cut by the image edge (:func:`cut_vertebrae`), whose
     centroid is not their centre; their levels are then unverifiable, as in a landmark file that leaves them out.
