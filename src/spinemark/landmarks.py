@@ -126,10 +126,12 @@ class Landmarks:
     @classmethod
     def from_label_map(cls, labels: np.ndarray, affine: np.ndarray, geometry: Geometry | None = None) -> Landmarks:
         """Landmarks at the centroids of every registry label present in a label map."""
-        from scipy import ndimage
-
-        ids = [int(i) for i in np.unique(labels) if i != 0 and (anatomy.is_vertebra(i) or anatomy.is_disc(i))]
-        centroids = ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, ids) if ids else []
+        where = np.nonzero(np.asarray(labels) > 0)
+        values = np.asarray(labels)[where].astype(np.int64)
+        counts = np.bincount(values) if values.size else np.zeros(1, np.int64)
+        ids = [int(i) for i in np.flatnonzero(counts) if anatomy.is_vertebra(int(i)) or anatomy.is_disc(int(i))]
+        sums = [np.bincount(values, weights=axis, minlength=len(counts)) for axis in where]  # per label, per axis
+        centroids = [[s[i] / counts[i] for s in sums] for i in ids]
         pts = [Landmark(anatomy.id_to_name(i), voxel_to_world(np.asarray(affine), c)) for i, c in zip(ids, centroids)]
         if geometry is None:
             geometry = Geometry(tuple(labels.shape), np.asarray(affine, dtype=np.float64))
