@@ -75,6 +75,21 @@ def test_exists_without_overwrite_then_with(batch, tmp_path, capsys):
     assert main(["predict", str(good), "-o", str(out), "--method", "test-blob", "--formats", "json", "--overwrite"]) == 0
 
 
+def test_an_overwrite_leaves_no_output_that_contradicts_it(batch, tmp_path, capsys):
+    out = tmp_path / "out"
+    good = batch / "good.nii.gz"
+    blob = ["--method", "test-blob", "--quiet"]
+    assert main(["predict", str(good), "-o", str(out), "--formats", "all", *blob]) == 0
+    assert len(list(out.iterdir())) == 6
+    assert main(["predict", str(good), "-o", str(out), "--formats", "json,csv", "--overwrite", *blob]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["good.csv", "good.landmarks.json"]  # the others were the old run's
+    save_nifti(np.full((20, 20, 10), 7.0, np.float32), np.eye(4), good)  # now it shows nothing: the rerun fails
+    assert main(["predict", str(good), "-o", str(out), "--overwrite", *blob]) == 1
+    err = capsys.readouterr().err
+    assert "no vertebra found" in err and "its earlier outputs were removed (good.landmarks.json, good.csv)" in err
+    assert not list(out.iterdir())
+
+
 def test_same_stem_twice_in_one_batch(tmp_path, capsys):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -115,7 +130,9 @@ def test_info_labels_json(capsys):
     rows = json.loads(capsys.readouterr().out)
     by_name = {r["name"]: r for r in rows}
     assert by_name["S1"]["id"] == 26 and by_name["L5"]["disc_below"] == {"id": 124, "name": "L5/S1"}
-    assert len(rows) == 32
+    assert len(rows) == 32 and by_name["Co"]["disc_below"] is None  # no disc below the coccyx
+    assert main(["info", "--labels"]) == 0 and capsys.readouterr().out.splitlines()[-1].split() == ["Co", "27",
+                                                                                                   "coccygeal", "-"]
 
 
 def test_verbose_shows_spinemark_debug_messages_and_no_other_librarys(tmp_path):
@@ -281,3 +298,38 @@ def test_a_folder_of_known_levels_serves_a_batch(tmp_path, capsys, golden_phanto
     b = json.loads((out / "b.landmarks.json").read_text())
     assert [p["name"] for p in a["landmarks"]][:2] == ["L1", "L2"] and a["known_levels"][0]["name"] == "L4"
     assert [p["name"] for p in b["landmarks"]][:2] == ["T12", "L1"] and "known_levels" not in b
+
+
+def test_known_levels_are_never_replaced_by_the_outputs(batch, tmp_path, capsys):
+    from spinemark.io.writers import landmarks_to_slicer_markups
+    from spinemark.landmarks import Landmark, Landmarks
+
+    good = batch / "good.nii.gz"
+    out = tmp_path / "out"
+    out.mkdir()
+    point = json.dumps(landmarks_to_slicer_markups(Landmarks([Landmark("L4", (0.0, 0.0, 0.0))])))
+    (out / "good.mrk.json").write_text(point)  # placed in Slicer on the earlier output
+    blob = ["--method", "test-blob", "--overwrite"]
+    assert main(["predict", str(good), "-o", str(out), "--known", str(out), *blob]) == 2  # the output folder itself
+    assert "is the output folder" in capsys.readouterr().err
+    assert main(["predict", str(good), "-o", str(out), "--known", str(out / "good.mrk.json"), *blob]) == 2
+    assert "an output of this run would replace it" in capsys.readouterr().err
+    assert (out / "good.mrk.json").read_text() == point
+    # a known file for no input of the batch is named, not silently passed over
+    known = tmp_path / "known"
+    known.mkdir()
+    (known / "other.mrk.json").write_text(point)
+    assert main(["predict", str(good), "-o", str(tmp_path / "out2"), "--known", str(known), "--method", "test-blob"]) == 0
+    assert "known-level files that name no input of the batch, not used: other.mrk.json" in capsys.readouterr().err
+
+
+def test_a_known_file_naming_one_level_twice_is_a_clear_error(tmp_path):
+    from spinemark.errors import InputError
+    from spinemark.io.writers import landmarks_to_slicer_markups, read_landmarks
+    from spinemark.landmarks import Landmark, Landmarks
+
+    doc = landmarks_to_slicer_markups(Landmarks([Landmark("L3", (0.0, 0.0, 0.0)), Landmark("L4", (0.0, 0.0, 30.0))]))
+    doc["markups"][0]["controlPoints"][1]["label"] = "L3"
+    (tmp_path / "k.mrk.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"k.mrk.json: landmark names must be unique; repeated: \['L3'\]"):
+        read_landmarks(tmp_path / "k.mrk.json")

@@ -252,6 +252,7 @@ def table() -> list[dict]:
     for lv in LEVELS:
         row = asdict(lv)
         row["colour"] = list(lv.colour)
-        row["disc_below"] = {"id": disc_id(lv.name), "name": disc_name(disc_id(lv.name))}
+        below = disc_id(lv.name)
+        row["disc_below"] = {"id": below, "name": disc_name(below)} if is_disc(below) else None  # none below Co
         rows.append(row)
     return rows

@@ -21,7 +21,15 @@ import numpy as np
 from spinemark import anatomy
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.io.readers import find_inputs, image_stem, load_volume
-from spinemark.io.writers import DEFAULT_FORMATS, OutputInfo, check_targets, output_paths, render_outputs, write_files
+from spinemark.io.writers import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    OutputInfo,
+    check_targets,
+    output_paths,
+    render_outputs,
+    write_files,
+)
 from spinemark.landmarks import Landmarks
 from spinemark.methods.base import Method, Prediction, get_method
 from spinemark.volume import MAX_VOXELS, Volume
@@ -94,15 +102,51 @@ def predict_file(
 ) -> FileResult:
     """Predict one image and write the chosen formats into ``outdir``, all or nothing.
 
-    Existing outputs are refused before any work unless ``overwrite``. ``known``: as in :func:`predict`.
+    Existing outputs are refused before any work unless ``overwrite``; with it, the input's outputs of an earlier run
+    in formats not written now are removed, and all of them when this run fails (the error says so), so that no file
+    in ``outdir`` contradicts the latest run. ``known``: as in :func:`predict`.
 
     Raises:
         SpinemarkError: :class:`InputError` for a bad image, :class:`OutputError` for an output problem.
     """
     path = Path(path)
     formats = list(formats)
-    targets = output_paths(outdir, stem or image_stem(path), formats)
+    stem = stem or image_stem(path)
+    targets = output_paths(outdir, stem, formats)
     check_targets(targets.values(), overwrite)
+    # with overwrite, an earlier run's outputs of this stem in other formats go too, and all of them when this run
+    # fails: no file is left that contradicts this run
+    earlier = [p for p in output_paths(outdir, stem, FORMATS).values() if overwrite and p.is_file()]
+    try:
+        result = _predict_and_write(path, targets, method, weights, overwrite, max_voxels, known)
+    except Exception as exc:
+        removed = _remove(p for p in earlier if p.is_file())
+        if not removed:
+            raise
+        note = f"its earlier outputs were removed ({', '.join(removed)})"
+        if not isinstance(exc, SpinemarkError):
+            log.error("%s: %s", path, note)
+            raise
+        problem = exc.problem if isinstance(exc, InputError) and exc.path == str(path) else str(exc)
+        raise InputError(path, f"{problem}; {note}") from exc
+    removed = _remove(p for p in earlier if p not in targets.values())
+    if removed:
+        log.info("%s: earlier outputs in other formats removed: %s", path, ", ".join(removed))
+    return result
+
+
+def _remove(paths: Iterable[Path]) -> list[str]:
+    """Delete the files ``paths``; their names."""
+    names = []
+    for p in paths:
+        p.unlink()
+        names.append(p.name)
+    return names
+
+
+def _predict_and_write(path: Path, targets: dict[str, Path], method, weights, overwrite: bool, max_voxels: int,
+                       known: Landmarks | None) -> FileResult:
+    """The prediction and the writing of :func:`predict_file`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     vol = load_volume(path, max_voxels=max_voxels)
@@ -120,7 +164,7 @@ def predict_file(
     lms = pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))
     info = OutputInfo(method=m.name, model=m.model_info, image_path=str(path), known=known)
-    contents = render_outputs(lms, formats, image=vol, info=info)
+    contents = render_outputs(lms, list(targets), image=vol, info=info)
     written = write_files({targets[f]: data for f, data in contents.items()}, overwrite=overwrite)
     timings["write"] = time.perf_counter() - t0
     vertebrae = sorted(lms.vertebrae(), key=lambda p: anatomy.order(p.name))
@@ -165,6 +209,16 @@ def predict_batch(
     stems: dict[str, list[Path]] = {}
     for f in files:
         stems.setdefault(image_stem(f), []).append(f)
+    if folder is not None:
+        if folder.resolve() == Path(outdir).resolve():
+            raise ValueError(f"the known-level folder {folder} is the output folder: the outputs would replace the "
+                             "known-level files (and be read as known levels next time); keep them in a folder of "
+                             "their own")
+        named = {p.name: _known_stem(p.name) for p in folder.iterdir()}
+        unused = sorted(name for name, stem in named.items() if stem is not None and stem not in stems)
+        if unused:
+            log.warning("%s: known-level files that name no input of the batch, not used: %s", folder,
+                        ", ".join(unused))
     m = _method(method, weights)  # built once: a broken model fails here, for the whole batch
     results = []
     for f in progress(files) if progress else files:
@@ -188,6 +242,12 @@ def predict_batch(
 
 KNOWN_SUFFIXES = (".mrk.json", ".landmarks.json")
 """Names of an input's known-level file in a folder given to :func:`predict_batch`: ``<stem>`` + one of these."""
+
+
+def _known_stem(name: str) -> str | None:
+    """The output stem a known-level file's name is for (:data:`KNOWN_SUFFIXES`); None for other files."""
+    suffix = next((x for x in KNOWN_SUFFIXES if name.endswith(x)), None)
+    return name[: -len(suffix)] if suffix else None
 
 
 def known_levels_for(folder: str | Path, stem: str) -> Landmarks | None:

@@ -109,6 +109,20 @@ def _err(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
 
 
+def _outputs_among(paths, inputs, outdir: Path, formats) -> list[str]:
+    """Those of ``paths`` that an output of predicting ``inputs`` into ``outdir`` would replace."""
+    from spinemark.errors import SpinemarkError
+    from spinemark.io.readers import find_inputs, image_stem
+    from spinemark.io.writers import output_paths
+
+    try:
+        files = find_inputs(inputs)
+    except SpinemarkError:
+        return []  # reported by the batch
+    outputs = {p.resolve() for f in files for p in output_paths(outdir, image_stem(f), formats).values()}
+    return [p for p in paths if Path(p).resolve() in outputs]
+
+
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
@@ -149,6 +163,10 @@ def _cmd_predict(args) -> int:
             known = read_known_levels(args.known)
         except SpinemarkError as exc:
             _err(str(exc))
+            return 2
+        replaced = _outputs_among(args.known, args.inputs, args.output, formats)
+        if replaced:
+            _err(f"--known {replaced[0]}: an output of this run would replace it; copy it out of {args.output} first")
             return 2
     if args.summary and args.summary.exists() and not args.overwrite:
         _err(f"{args.summary}: output exists; use --overwrite to replace it")
@@ -208,8 +226,9 @@ def _cmd_info(args) -> int:
         else:
             print(f"{'name':<5} {'id':>3}  {'region':<10} {'variant':<7} disc below")
             for r in rows:
-                print(f"{r['name']:<5} {r['id']:>3}  {r['region']:<10} {'yes' if r['variant'] else '':<7} "
-                      f"{r['disc_below']['name']} = {r['disc_below']['id']}")
+                disc = r["disc_below"]
+                below = f"{disc['name']} = {disc['id']}" if disc else "-"
+                print(f"{r['name']:<5} {r['id']:>3}  {r['region']:<10} {'yes' if r['variant'] else '':<7} {below}")
         return 0
     info = system_info()
     if args.json:

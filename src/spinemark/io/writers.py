@@ -97,7 +97,10 @@ def landmarks_from_dict(doc: dict, path=None) -> Landmarks:
         pts = [Landmark(r["name"], r["position_mm"], r.get("confidence", 1.0)) for r in doc["landmarks"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(path, f"malformed landmark entry ({exc})") from exc
-    return Landmarks(pts, geom, list(doc.get("warnings", [])))
+    try:
+        return Landmarks(pts, geom, list(doc.get("warnings", [])))
+    except ValueError as exc:  # a name twice
+        raise InputError(path, str(exc)) from exc
 
 
 def read_landmarks(path: str | Path) -> Landmarks:
@@ -235,7 +238,10 @@ def slicer_markups_to_landmarks(doc: dict, path=None) -> Landmarks:
         except (KeyError, ValueError) as exc:
             raise InputError(path, f"point {n} ({label!r}): not a vertebra or disc name, or not a finite point "
                                    f"({exc})") from exc
-    return Landmarks(pts)
+    try:
+        return Landmarks(pts)
+    except ValueError as exc:  # a name twice
+        raise InputError(path, str(exc)) from exc
 
 
 _UNIT_MM = {"mm": 1.0, "um": 0.001}
