@@ -213,3 +213,13 @@ def test_reference_spacing_is_the_phantom_spine_at_body_scale_one(n_thoracic, n_
         along = (a.s_lo + a.s_hi) / 2 - (b.s_lo + b.s_hi) / 2
         tol = 0.06 if (n_thoracic, n_lumbar) == (12, 5) else 1.0
         assert anatomy.REFERENCE_SPACING_MM[(a.name, b.name)] == pytest.approx(along, abs=tol)
+
+
+@pytest.mark.parametrize("override", [
+    {"noise": float("inf")}, {"bias": float("nan")}, {"gamma": 0}, {"body_scale": 0}, {"oblique_deg": float("nan")},
+    {"raster_mm": -1.0}, {"p_l6": "0.5"}, {"k_visible": 0}, {"k_visible": 2.5}, {"degeneration": 2},
+])
+def test_out_of_range_options_are_refused_by_name(override):
+    name = next(iter(override))
+    with pytest.raises(ValueError, match=name):
+        make_phantom("random", seed=0, shape=(32, 32, 8), **override)

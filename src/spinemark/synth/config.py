@@ -43,6 +43,20 @@ CONTRASTS = ("T1", "T2", "STIR", "dixon_water", "dixon_fat", "random")
 ORIENTATIONS = ("sagittal", "axial", "coronal")
 
 
+_RANGES = {
+    "p_l6": (0.0, 1.0), "p_four_lumbar": (0.0, 1.0), "p_t13": (0.0, 1.0), "p_t11": (0.0, 1.0),
+    "oblique_deg": (0.0, 90.0), "rotation_deg": (0.0, 90.0), "fov_jitter": (0.0, 1.0), "body_scale": (0.5, 2.0),
+    "cervical_lordosis_deg": (-90.0, 90.0), "thoracic_kyphosis_deg": (-90.0, 90.0), "lumbar_lordosis_deg": (-90.0, 90.0),
+    "sacral_slope_deg": (-90.0, 90.0), "scoliosis_deg": (-90.0, 90.0), "degeneration": (0.0, 1.0), "noise": (0.0, 1.0),
+    "bias": (0.0, 1.0), "gamma": (0.25, 4.0), "raster_mm": (0.1, 20.0),
+}
+"""Allowed range of each number of :class:`PhantomConfig` (NaN and infinities fall outside)."""
+
+_OPTIONAL = {"body_scale", "cervical_lordosis_deg", "thoracic_kyphosis_deg", "lumbar_lordosis_deg", "sacral_slope_deg",
+             "scoliosis_deg", "noise", "bias", "gamma", "raster_mm"}
+"""Fields of :class:`PhantomConfig` whose ``None`` means drawn from the seed."""
+
+
 @dataclass(frozen=True)
 class PhantomConfig:
     """Everything that defines one phantom; ``None`` fields are drawn at random from the seed.
@@ -118,9 +132,15 @@ class PhantomConfig:
             raise ValueError("n_lumbar must be 4, 5 or 6")
         if self.sex not in (None, "female", "male"):
             raise ValueError("sex must be 'female', 'male' or None")
-        for p in ("p_l6", "p_four_lumbar", "p_t13", "p_t11"):
-            if not 0.0 <= getattr(self, p) <= 1.0:
-                raise ValueError(f"{p} must be a probability")
+        for name, (lo, hi) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be a number from {lo} to {hi}, got {value!r}")
+        if self.k_visible is not None and (isinstance(self.k_visible, bool) or not isinstance(self.k_visible, int)
+                                           or not 1 <= self.k_visible <= 30):
+            raise ValueError(f"k_visible must be a whole number from 1 to 30, got {self.k_visible!r}")
         if self.p_l6 + self.p_four_lumbar > 1 or self.p_t13 + self.p_t11 > 1:
             raise ValueError("variant probabilities of one region must sum to at most 1")
 
