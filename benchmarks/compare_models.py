@@ -103,6 +103,12 @@ def compare(a: dict, b: dict, subject: dict[str, str], variants: tuple[str, ...]
 
 def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
+    if args.draws < 1:
+        print(f"--draws {args.draws}: at least one bootstrap draw", file=sys.stderr)
+        return 2
+    if not args.split.is_file():
+        print(f"--split {args.split}: no such file", file=sys.stderr)
+        return 2
     if args.variants == "release":
         from spinemark.train.release import TUNING_VARIANTS as variants
     else:

@@ -22,11 +22,14 @@ from spinemark.info import git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "spine-mri"
+QUOTES = "'\""  # around a KeyError's message
 
 
 def _get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="dataset folder holding manifest.csv (columns subset,case; each case's files "
+                        "<subset>/<subset>_<case>_img.nii.gz and <subset>/<subset>_<case>_seg-vert_msk.nii.gz)")
     p.add_argument("--method", default="dualhead", help="registered method name (spinemark.methods)")
     p.add_argument("--weights", default=None, help="weights file for the method (default: its shipped weights)")
     p.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
@@ -35,7 +38,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", default=None,
                    help="cases to use: a comma list (VB3_01,VB3_02), a JSON file holding a list, or a JSON split "
                         "file {'val': [...], ...} read with --split-key; default: every case of the subsets")
-    p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
+    p.add_argument("--split-key", default=None,
+                   help="key of the case list in a JSON split file (default: 'validation' or 'val')")
     p.add_argument("--variants", default="all", help="comma list of variants, 'random' for every random_k, or 'all'")
     p.add_argument("--seed", type=int, default=0, help="seed of the random crops")
     p.add_argument("--all-windows", action="store_true",
@@ -78,12 +82,10 @@ def read_cases(arg: str | None, split_key: str) -> list[str] | None:
     if path.suffix == ".json" or ("," not in arg and path.is_file()):  # a long comma list is no file name
         doc = json.loads(path.read_text())
         if isinstance(doc, dict):
-            for k in (split_key, "validation", "val"):
-                if k in doc:
-                    doc = doc[k]
-                    break
-            else:
-                raise SystemExit(f"{path}: no key {split_key!r} in the split file (keys: {', '.join(doc)})")
+            key = split_key or next((k for k in ("validation", "val") if k in doc), "validation")
+            if key not in doc:
+                raise ValueError(f"{path}: no key {key!r} in the split file (keys: {', '.join(doc)})")
+            doc = doc[key]
         return [str(c) if not isinstance(c, dict) else str(c.get("key") or c.get("case")) for c in doc]
     return [c for c in arg.split(",") if c.strip()]
 
@@ -134,7 +136,10 @@ def run(args: argparse.Namespace, method=None) -> int:
     }
     written = write_fov_report(results, args.out, meta, overwrite=args.overwrite)
     print(f"wrote {len(written)} files to {args.out}; report: {args.out / 'fov_report.md'}")
-    return 0
+    unread = [r for r in results if r.variant == "load"]
+    for r in unread:
+        print(f"error: case {r.case} could not be read and is not in the scores: {r.error}", file=sys.stderr)
+    return 1 if unread else 0
 
 
 def main(argv=None) -> int:
@@ -144,8 +149,8 @@ def main(argv=None) -> int:
 
     try:
         return run(args)
-    except (SpinemarkError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (SpinemarkError, KeyError, ValueError, OSError) as exc:
+        print(f"error: {str(exc).strip(QUOTES)}", file=sys.stderr)
         return 1
 
 

@@ -39,7 +39,8 @@ def case_parser(doc: str, variants: str, out_help: str) -> argparse.ArgumentPars
     p.add_argument("--weights", default=None, help="dual-head weights (default: the shipped model)")
     p.add_argument("--subsets", default="VB3,VB1", help="comma-separated subsets of the manifest")
     p.add_argument("--cases", default=None, help="as for fov_benchmark.py: comma list, JSON list or split file")
-    p.add_argument("--split-key", default="val", help="key of the case list in a JSON split file")
+    p.add_argument("--split-key", default=None,
+                   help="key of the case list in a JSON split file (default: 'validation' or 'val')")
     p.add_argument("--variants", default=variants, help="comma list of field-of-view variants")
     p.add_argument("--out", type=Path, required=True, help=out_help)
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")

@@ -58,8 +58,12 @@ def run(args: argparse.Namespace, method=None) -> int:
     with tempfile.TemporaryDirectory(prefix="spinemark-speed-") as tmp:
         if args.inputs:
             inputs = find_inputs(args.inputs)
+            if not inputs:
+                raise ValueError(f"no images found in {', '.join(args.inputs)}")
         else:
             shape = tuple(int(s) for s in args.shape.split(","))
+            if len(shape) != 3 or min(shape) < 8 or args.n < 1:
+                raise ValueError(f"--shape {args.shape} --n {args.n}: three sizes of at least 8 and one scan or more")
             # made in a child process, so that this process's peak memory is the prediction's alone
             ctx = multiprocessing.get_context("spawn")
             with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
@@ -76,14 +80,17 @@ def run(args: argparse.Namespace, method=None) -> int:
     return 0
 
 
+QUOTES = "'\""  # around a KeyError's message
+
+
 def main(argv=None) -> int:
     args = _get_parser().parse_args(argv)
     from spinemark.errors import SpinemarkError
 
     try:
         return run(args)
-    except (SpinemarkError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (SpinemarkError, KeyError, ValueError, OSError) as exc:
+        print(f"error: {str(exc).strip(QUOTES)}", file=sys.stderr)
         return 1
 
 

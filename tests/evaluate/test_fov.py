@@ -266,6 +266,21 @@ def test_benchmark_script_end_to_end(tmp_path):
     assert mod.main(["--data", str(tmp_path / "data"), "--subsets", "X", "--out", str(out), "--quiet"]) == 1  # exists
 
 
+def test_a_split_key_not_in_the_file_is_an_error_and_an_unreadable_case_fails_the_run(tmp_path, capsys):
+    truth = _fake_dataset(tmp_path / "data")
+    mod = benchmark_script("benchmarks/fov_benchmark.py")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["X_01"], "validation": ["X_02"]}))
+    assert mod.read_cases(str(split), None) == ["X_02"]  # the default key
+    with pytest.raises(ValueError, match="no key 'test'"):
+        mod.read_cases(str(split), "test")  # not the validation cases in its place
+    (tmp_path / "data" / "X" / "X_01_seg-vert_msk.nii.gz").unlink()
+    args = mod._get_parser().parse_args(["--data", str(tmp_path / "data"), "--subsets", "X", "--variants", "full",
+                                         "--out", str(tmp_path / "out"), "--quiet"])
+    assert mod.run(args, method=OracleMethod(truth)) == 1  # the report is written, but X_01 is not in its scores
+    assert "case X_01 could not be read and is not in the scores" in capsys.readouterr().err
+
+
 def test_a_comma_list_of_cases_longer_than_a_file_name_is_read_as_a_list():
     keys = [f"VB3_{i:02d}" for i in range(1, 53)]  # 363 characters: no file name can be that long
     assert benchmark_script("benchmarks/fov_benchmark.py").read_cases(",".join(keys), "validation") == keys

@@ -352,7 +352,8 @@ def load_cases(data: str | Path, subsets: Sequence[str] | None = None, keys: Ite
     data = Path(data)
     man = data / "manifest.csv"
     if not man.is_file():
-        raise InputError(man, "dataset manifest not found")
+        raise InputError(man, "dataset manifest not found (a CSV with columns subset,case; each case's files "
+                              "<subset>/<subset>_<case>_img.nii.gz and <subset>/<subset>_<case>_seg-vert_msk.nii.gz)")
     with open(man, newline="") as fh:
         rows = list(csv.DictReader(fh))
     cases = []
@@ -374,12 +375,13 @@ def load_cases(data: str | Path, subsets: Sequence[str] | None = None, keys: Ite
 
 
 def load_case(case: Case) -> tuple[Volume, Landmarks]:
-    """The image and its labelled vertebral centres (centroids of the mask labels)."""
+    """The image and its labelled vertebral centres (centroids of the mask labels; as in ``spinemark evaluate``,
+    a vertebra cut by the image edge is left out, its centroid not its centre)."""
     from spinemark.evaluate.report import load_truth
     from spinemark.io.readers import load_volume
 
     vol = load_volume(case.image)
-    truth = load_truth(case.mask).vertebrae()
+    truth = load_truth(case.mask, drop_cut=True).vertebrae()
     return vol, truth
 
 
