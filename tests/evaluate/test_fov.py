@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from spinemark.evaluate.fov import (
     thick_slices,
 )
 from spinemark.evaluate.fov_report import calibration_table, confidence_table, render_fov_report, warnings_table
+from spinemark.evaluate.metrics import SUMMARY_COLUMNS
 from spinemark.io.writers import nifti_bytes
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.volume import Volume
@@ -279,6 +281,14 @@ def test_a_split_key_not_in_the_file_is_an_error_and_an_unreadable_case_fails_th
                                          "--out", str(tmp_path / "out"), "--quiet"])
     assert mod.run(args, method=OracleMethod(truth)) == 1  # the report is written, but X_01 is not in its scores
     assert "case X_01 could not be read and is not in the scores" in capsys.readouterr().err
+    for f in (tmp_path / "data" / "X").glob("X_02_seg*"):
+        f.unlink()  # now no case can be read: the results file still has every score column, blank
+    args.out = tmp_path / "out2"
+    assert mod.run(args, method=OracleMethod(truth)) == 1
+    with open(tmp_path / "out2" / "fov_results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["variant"] for r in rows] == ["load", "load"] and {r["identification_rate"] for r in rows} == {""}
+    assert set(SUMMARY_COLUMNS) <= set(rows[0])
 
 
 def test_a_comma_list_of_cases_longer_than_a_file_name_is_read_as_a_list():

@@ -43,7 +43,7 @@ import numpy as np
 
 from spinemark import anatomy
 from spinemark.errors import InputError, SpinemarkError
-from spinemark.evaluate.metrics import ScanScore, calibration, score_scan, summarize
+from spinemark.evaluate.metrics import SUMMARY_COLUMNS, ScanScore, calibration, score_scan, summarize
 from spinemark.landmarks import Landmarks
 from spinemark.volume import Volume, crop
 
@@ -409,8 +409,7 @@ class VariantResult:
 
     def row(self) -> dict:
         row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
-        if self.score is not None:
-            row.update(self.score.summary_row())
+        row.update(self.score.summary_row() if self.score is not None else dict.fromkeys(SUMMARY_COLUMNS, ""))
         row["confidence"] = "" if self.confidence is None else round(self.confidence, 4)
         row["crop_box"] = "" if self.box is None else f"{list(self.box[0])}-{list(self.box[1])}"
         row["error"] = self.error or ""

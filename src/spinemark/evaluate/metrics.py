@@ -132,25 +132,21 @@ class ScanScore:
         return self.n_missed == 0 and self.n_fp == 0
 
     def summary_row(self) -> dict:
-        """The scan's numbers as a flat dict (one CSV row)."""
+        """The scan's numbers as a flat dict (one CSV row; keys :data:`SUMMARY_COLUMNS`)."""
         err = list(self.errors_mm.values())
-        return {
-            "n_true": self.n_true,
-            "n_pred": self.n_pred,
-            "n_identified": self.n_identified,
-            "identification_rate": _round(self.identification_rate),
-            "mean_error_mm": _round(float(np.mean(err))) if err else None,
-            "median_error_mm": _round(float(np.median(err))) if err else None,
-            "n_fp": self.n_fp,
-            "n_missed": self.n_missed,
-            "n_unverifiable": self.n_unverifiable,
-            "subset_correct": self.subset_correct,
-            "true_levels": " ".join(self.true_names),
-            "labelled_levels": " ".join(self.labelled),
-            "missed_levels": " ".join(self.missed),
-            "fp_levels": " ".join(self.false_positives),
-            "unverifiable_levels": " ".join(self.unverifiable),
-        }
+        return dict(zip(SUMMARY_COLUMNS, (
+            self.n_true, self.n_pred, self.n_identified, _round(self.identification_rate),
+            _round(float(np.mean(err))) if err else None, _round(float(np.median(err))) if err else None,
+            self.n_fp, self.n_missed, self.n_unverifiable, self.subset_correct,
+            " ".join(self.true_names), " ".join(self.labelled), " ".join(self.missed),
+            " ".join(self.false_positives), " ".join(self.unverifiable),
+        ), strict=True))
+
+
+SUMMARY_COLUMNS = ("n_true", "n_pred", "n_identified", "identification_rate", "mean_error_mm", "median_error_mm",
+                   "n_fp", "n_missed", "n_unverifiable", "subset_correct", "true_levels", "labelled_levels",
+                   "missed_levels", "fp_levels", "unverifiable_levels")
+"""The columns of :meth:`ScanScore.summary_row`, in order (blank for a sample that could not be scored)."""
 
 
 def localization_errors(pred: Landmarks, truth: Landmarks) -> dict[str, float]:
