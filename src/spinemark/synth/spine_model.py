@@ -204,6 +204,7 @@ def sample_spine(cfg: PhantomConfig, rng: np.random.Generator) -> Spine:
     n_bends = 1 if rng.random() < 0.6 else 2
     xs = np.where((span > 0) & (span < 1), amp * np.sin(np.pi * n_bends * np.clip(span, 0, 1)), 0.0)
     xs *= float(rng.choice([-1.0, 1.0]))
+    xs = gaussian_filter1d(xs, 20 / ds)  # the curve bends in over centimetres, as the sagittal curves do, not at a kink
     pts = np.stack([xs, y, z], axis=1)
     pts -= pts[i0]
     tang = np.gradient(pts, ds, axis=0)
