@@ -87,6 +87,22 @@ def test_partially_labelled_rule():
     assert score_scan(pred3, crop_truth).outcome["L1"] == "unverifiable"
 
 
+def test_an_unlabelled_name_is_judged_by_its_place_among_the_true_vertebrae():
+    # sparse truth (as SCT's C3 and C5 labels): a C4 between them, 17 mm from each, is unverifiable, not a mislabel
+    sparse = Landmarks([Landmark("C3", (0, 0, 34)), Landmark("C5", (0, 0, 0))])
+    s = score_scan(Landmarks([*sparse.points, Landmark("C4", (0, 0, 17)), Landmark("C2", (0, 0, 51))]), sparse)
+    assert s.outcome == {"C3": "tp", "C5": "tp", "C4": "unverifiable", "C2": "unverifiable"} and s.subset_correct
+    truth = column()  # L1..L5 at z = 0, -30, .., -120; T12 and S1 unlabelled
+    for name, z in (("S1", -45),   # an S1 above a true L5, 15 mm from L2 and L3: a mislabel
+                    ("T12", -75),  # a T12 between the true L3 and L4
+                    ("S1", 60),    # beyond the wrong end of the chain
+                    ("S1", -128)):  # 8 mm from an identified L5: a second detection of it
+        s = score_scan(Landmarks([*truth.points, Landmark(name, (0, 0, z))]), truth)
+        assert s.outcome[name] == "fp" and not s.subset_correct and s.identification_rate == 1.0, (name, z)
+    s = score_scan(Landmarks([*truth.points, Landmark("S1", (0, 0, -138))]), truth)
+    assert s.outcome["S1"] == "unverifiable"  # 18 mm below an identified L5, on the right side of it
+
+
 def test_missing_prediction_counts_outside_every_radius():
     truth = column()
     pred = Landmarks([Landmark("L1", (0, 0, 3)), Landmark("L2", (0, 0, -30 - 8))])

@@ -105,19 +105,20 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     for k in ("A", "B"):
         _write_mask(tru / f"{k}_seg-vert_msk.nii.gz", labels, vol.affine)
     _write_lms(pred / "A_img.landmarks.json", Landmarks([*truth.points, Landmark("S1", (0, 0, -200))], truth.geometry))
-    (pred / "B_img.landmarks.json").write_text("{not json")  # unreadable: reported, skipped
+    (pred / "B_img.landmarks.json").write_text("{not json")  # unreadable: reported, every vertebra of B missed
     _write_lms(pred / "Z.landmarks.json", truth)  # unpaired
     seen = []
     summary = evaluate_dirs(pred, tru, out, progress=lambda it: (seen.append(1), it)[1])
-    assert seen and summary.n_scored == 1 and len(summary.scans) == 2
-    assert summary.metrics["identification_rate"] == 1.0 and summary.metrics["n_unverifiable"] == 1
-    assert any("B_img.landmarks.json" in e for e in summary.errors)
+    assert seen and summary.n_scored == 2 and len(summary.scans) == 2  # a broken file cannot raise the figures
+    assert summary.metrics["identification_rate"] == 0.5 and summary.metrics["n_unverifiable"] == 1
+    assert any("B_img.landmarks.json" in e and "counted as missed" in e for e in summary.errors)
     assert any("Z.landmarks.json" in e for e in summary.errors)
     assert sorted(p.name for p in summary.outputs) == sorted(REPORT_FILES)
     report = (out / "report.md").read_text()
     assert "unverifiable" in report and "B_img.landmarks.json" in report and "5-6 vertebrae" in report
     doc = json.loads((out / "summary.json").read_text())
-    assert doc["n_scored"] == 1 and doc["metrics"]["per_level"]["L1"]["identification_rate"] == 1.0
+    assert doc["n_scored"] == 2 and doc["metrics"]["per_level"]["L1"]["identification_rate"] == 0.5
+    assert "prediction unreadable" in (out / "per_scan.csv").read_text()
     # five right vertebrae at confidence 1, the unverifiable S1 left out
     assert doc["metrics"]["vertebra_confidence"]["n"] == 5 and doc["metrics"]["vertebra_confidence"]["brier"] == 0.0
     assert "Per vertebra (5 predictions the truth can judge" in report and "curve n/a (all right or all wrong)" in report
@@ -125,11 +126,11 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(OutputError, match="report.md|per_scan.csv"):
         evaluate_dirs(pred, tru, out)
-    assert evaluate_dirs(pred, tru, out, overwrite=True).n_scored == 1
+    assert evaluate_dirs(pred, tru, out, overwrite=True).n_scored == 2
     # a truth whose prediction is missing (a failed prediction writes nothing) counts every vertebra missed
     _write_mask(tru / "C_seg-vert_msk.nii.gz", labels, vol.affine)
     summary = evaluate_dirs(pred, tru, out, overwrite=True)
-    assert summary.n_scored == 2 and summary.metrics["identification_rate"] == 0.5
+    assert summary.n_scored == 3 and summary.metrics["identification_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert any("C_seg-vert_msk.nii.gz" in e and "counted as missed" in e for e in summary.errors)
     assert "no prediction: every vertebra counted as missed" in (out / "per_scan.csv").read_text()
 

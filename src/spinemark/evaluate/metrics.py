@@ -11,10 +11,14 @@ a crop of a scan passes the full scan's labelled set). Each prediction is then c
 
 - ``tp``: its name is a true landmark of the scan and it identifies that landmark;
 - ``fp``: its name is labelled but it does not identify it (wrong place, a neighbour's place, or a
-  labelled level that is not in view), or its name is unlabelled but it lies within ``radius_mm`` of a
-  true centre that is the closest true centre to it (a mislabel of that vertebra);
-- ``unverifiable``: its name is not labelled in the scan and no true centre lies within ``radius_mm``
-  of it: the truth cannot say whether it is right, so it is neither a true nor a false positive.
+  labelled level that is not in view); or its name is unlabelled and it is a mislabel: it lies within
+  ``radius_mm`` of its closest true centre while no prediction of that vertebra's own name identifies it
+  (or within half the radius of it, a second detection of that vertebra), or its place in the anatomical
+  order contradicts its position among the true vertebrae in view (an S1 above a true L5, a T12 between a
+  true L2 and L3);
+- ``unverifiable``: any other prediction of a name the scan does not label (an unlabelled C4 between a
+  labelled C3 and C5, an S1 below a labelled L5): the truth cannot say whether it is right, so it is
+  neither a true nor a false positive.
 
 Example:
     >>> from spinemark.landmarks import Landmark, Landmarks
@@ -161,6 +165,34 @@ def localization_errors(pred: Landmarks, truth: Landmarks) -> dict[str, float]:
     }
 
 
+def _nearest(positions: np.ndarray, point) -> tuple[int | None, float]:
+    """Index of the row of ``positions`` closest to ``point`` and its distance (None, inf: no rows)."""
+    if not len(positions):
+        return None, float("inf")
+    d = np.linalg.norm(positions - np.asarray(point, dtype=np.float64), axis=1)
+    j = int(np.argmin(d))
+    return j, float(d[j])
+
+
+def _out_of_order(name: str, position, true_names: Sequence[str], tpos: np.ndarray) -> bool:
+    """Whether a prediction named ``name`` lies on the wrong side of a true vertebra in view: not between the true
+    vertebrae just above and below its name in the anatomical order, measured along the chain between them (or along
+    the last link of the chain, beyond its ends). Needs two true vertebrae in view."""
+    if len(true_names) < 2:
+        return False
+    ranked = sorted(zip((_order(n) for n in true_names), range(len(true_names))))
+    orders = [o for o, _ in ranked]
+    pts = tpos[[i for _, i in ranked]]
+    k = int(np.searchsorted(orders, _order(name)))  # true vertebrae 0..k-1 lie above the name, k.. below it
+    p = np.asarray(position, dtype=np.float64)
+    if 0 < k < len(orders):  # between two true vertebrae: on the segment between them
+        a, b = pts[k - 1], pts[k]
+        t = float(np.dot(p - a, b - a) / max(np.dot(b - a, b - a), 1e-9))
+        return not 0.0 < t < 1.0
+    a, b = (pts[0], pts[1]) if k == 0 else (pts[-1], pts[-2])  # beyond an end: on the far side of that end
+    return float(np.dot(p - a, b - a)) >= 0.0
+
+
 def score_scan(
     pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None, radius_mm: float = RADIUS_MM
 ) -> ScanScore:
@@ -181,23 +213,19 @@ def score_scan(
     lab = set(true_names) | set(labelled or ())
     tpos = truth.positions_mm
     errors = localization_errors(pred, truth)
-    identified = {n: False for n in true_names}
+    identified = {n: errors.get(n, np.inf) <= radius_mm and _nearest(tpos, pred[n].position_mm)[1] >= errors[n] - 1e-9
+                  for n in true_names}
     outcome: dict[str, str] = {}
     confusion: list[tuple[str, str]] = []
     near_truth: set[str] = set()
     for p in pred:
-        if len(true_names):
-            d = np.linalg.norm(tpos - np.asarray(p.position_mm), axis=1)
-            j = int(np.argmin(d))
-            nearest, d_near = true_names[j], float(d[j])
-        else:
-            nearest, d_near = NONE, float("inf")
+        j, d_near = _nearest(tpos, p.position_mm)
+        nearest = true_names[j] if j is not None else NONE
         close = d_near <= radius_mm
         if p.name in identified:
-            ok = errors[p.name] <= radius_mm and errors[p.name] <= d_near + 1e-9
-            identified[p.name] = ok
-            outcome[p.name] = "tp" if ok else "fp"
-        elif p.name in lab or close:
+            outcome[p.name] = "tp" if identified[p.name] else "fp"
+        elif p.name in lab or (close and (not identified[nearest] or d_near <= radius_mm / 2)) \
+                or _out_of_order(p.name, p.position_mm, true_names, tpos):
             outcome[p.name] = "fp"
         else:
             outcome[p.name] = "unverifiable"

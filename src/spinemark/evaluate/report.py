@@ -47,9 +47,11 @@ FOV_BUCKETS = ((1, 2), (3, 4), (5, 6), (7, 9), (10, 99))
 PARTIAL_LABELS_NOTE = (
     "**Partially labelled truth.** Each scan's truth lists the levels it labels (by default the levels "
     "present in the truth; a crop keeps the labelled set of its full scan). A predicted name that is not "
-    f"among them is *unverifiable*: it counts neither as a true nor as a false positive, unless it lies within "
-    f"{RADIUS_MM:g} mm of a labelled true centre that is the closest true centre to it; then it is a mislabel of "
-    "that vertebra and counts as a false positive (and in the confusion matrix). A prediction of a labelled "
+    f"among them is *unverifiable*: it counts neither as a true nor as a false positive, unless it is a mislabel: "
+    f"within {RADIUS_MM:g} mm of its closest true centre while no prediction of that vertebra's own name identifies "
+    f"it (or within {RADIUS_MM / 2:g} mm of it, a second detection), or on the wrong side of a true vertebra for its "
+    "place in the anatomical order (an S1 above a true L5); a mislabel counts as a false positive (and in the "
+    "confusion matrix when within the radius of a true centre). A prediction of a labelled "
     "level that is not in view (cut away by a crop) is a false positive. Unverifiable predictions are counted "
     "separately and do not break subset accuracy."
 )
@@ -261,8 +263,9 @@ def evaluate_dirs(
 
     Writes into ``out_dir``: ``per_scan.csv``, ``per_landmark.csv``, ``summary.json``, ``report.md`` and
     PNG plots (error per level, error per field-of-view bucket, confusion matrix). A truth without prediction
-    is scored as every vertebra missed (a failed prediction writes nothing) and reported; a prediction without
-    truth, an ambiguous or an unreadable file is reported (in ``Summary.errors`` and the report) and skipped.
+    is scored as every vertebra missed (a failed prediction writes nothing) and reported, and so is an unreadable
+    prediction file; a prediction without truth, an ambiguous or an unreadable truth file is reported (in
+    ``Summary.errors`` and the report) and skipped.
 
     Args:
         pred_dir: Folder of ``<stem>.landmarks.json`` predictions (searched recursively).
@@ -282,10 +285,9 @@ def evaluate_dirs(
             if t.exists():
                 raise OutputError(t, "output exists; use --overwrite to replace it")
     pairs, errors = find_pairs(pred_dir, truth_dir)
-    scans = []
-    for pair in progress(pairs) if progress else pairs:
-        scans.append(_evaluate_safely(pair))
-    errors = errors + [s.error for s in scans if not s.ok]
+    results = [_evaluate_safely(pair) for pair in (progress(pairs) if progress else pairs)]
+    scans = [scan for scan, _ in results]
+    errors = errors + [s.error for s in scans if not s.ok] + [problem for _, problem in results if problem]
     scored = [s for s in scans if s.ok]
     metrics = summarize([s.score for s in scored])
     per_fov = _per_bucket(scored)
@@ -297,15 +299,35 @@ def evaluate_dirs(
     return summary
 
 
-def _evaluate_safely(pair: Pair) -> ScanResult:
+def _evaluate_safely(pair: Pair) -> tuple[ScanResult, str | None]:
+    """The pair's result and a problem to report. A prediction file that cannot be read is scored as no prediction
+    (every vertebra missed) and reported, so that a broken file cannot raise the figures; a pair that fails
+    otherwise is left out and reported."""
     try:
-        return evaluate_pair(pair.pred, pair.truth, key=pair.key)
+        return evaluate_pair(pair.pred, pair.truth, key=pair.key), None
     except SpinemarkError as exc:
-        log.info("skipped %s: %s", pair.key, exc)
-        return ScanResult(pair.key, pair.pred, pair.truth, error=str(exc))
-    except (ValueError, KeyError, OSError, MemoryError) as exc:  # a malformed file must not stop the folder
+        problem = str(exc)
+    except (ValueError, KeyError, TypeError, OSError, MemoryError) as exc:  # a malformed file must not stop the folder
         log.exception("unexpected failure on %s", pair.key)
-        return ScanResult(pair.key, pair.pred, pair.truth, error=str(InputError(pair.pred or pair.truth, f"{exc.__class__.__name__}: {exc}")))
+        problem = str(InputError(pair.pred or pair.truth, f"{exc.__class__.__name__}: {exc}"))
+    log.info("%s: %s", pair.key, problem)
+    if pair.pred is not None and not _readable(pair.pred):
+        try:
+            missed = evaluate_pair(None, pair.truth, key=pair.key)
+        except SpinemarkError:
+            pass  # the truth is bad too: nothing to score
+        else:
+            missed.pred, missed.notes[-1] = pair.pred, "prediction unreadable: every vertebra counted as missed"
+            return missed, f"{problem} (every vertebra of its truth counted as missed)"
+    return ScanResult(pair.key, pair.pred, pair.truth, error=problem), None
+
+
+def _readable(pred: Path) -> bool:
+    try:
+        read_landmarks(pred)
+    except (SpinemarkError, ValueError, KeyError, TypeError, OSError):
+        return False
+    return True
 
 
 def _per_bucket(scans: Sequence[ScanResult]) -> dict[str, dict]:

@@ -91,14 +91,21 @@ def landmarks_from_dict(doc: dict, path=None) -> Landmarks:
         raise InputError(path, f"unsupported coordinate system {doc.get('coordinate_system')!r}")
     img = doc.get("image") or {}
     geom = None
-    if "shape" in img and "affine" in img:
-        geom = Geometry(tuple(img["shape"]), np.asarray(img["affine"], dtype=float), img.get("path"))
+    try:
+        if "shape" in img and "affine" in img:
+            geom = Geometry(tuple(int(n) for n in img["shape"]), np.asarray(img["affine"], dtype=float).reshape(4, 4),
+                            img.get("path"))
+        warnings = doc.get("warnings", [])
+        if isinstance(warnings, str) or not all(isinstance(w, str) for w in warnings):
+            raise TypeError("'warnings' is not a list of strings")
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, f"malformed image or warnings block ({exc})") from exc
     try:
         pts = [Landmark(r["name"], r["position_mm"], r.get("confidence", 1.0)) for r in doc["landmarks"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(path, f"malformed landmark entry ({exc})") from exc
     try:
-        return Landmarks(pts, geom, list(doc.get("warnings", [])))
+        return Landmarks(pts, geom, list(warnings))
     except ValueError as exc:  # a name twice
         raise InputError(path, str(exc)) from exc
 
