@@ -43,7 +43,12 @@ SUMMARY_COLUMNS = ("input", "status", "vertebrae", "first", "last", "names", "me
 
 
 def _method(method: str | Method, weights=None) -> Method:
-    return get_method(method, weights=weights) if isinstance(method, str) else method
+    if isinstance(method, str):
+        return get_method(method, weights=weights)
+    if weights is not None:
+        raise ValueError("weights name the weights of a method given by name; a method object has its own "
+                         f"({type(method).__name__}): build it with those weights instead")
+    return method
 
 
 def predict(image: str | Path | Volume, method: str | Method = "dualhead", weights=None,
@@ -53,7 +58,7 @@ def predict(image: str | Path | Volume, method: str | Method = "dualhead", weigh
     Args:
         image: A path (NIfTI, NRRD, MHA/MHD, DICOM series folder) or a loaded :class:`Volume`.
         method: A registered method name (see ``spinemark info``) or a method object.
-        weights: Optional path to other weights for the method.
+        weights: Optional path to other weights for a method given by name.
         known: Vertebrae whose names a person knows (world RAS mm of the image), such as one level counted on a
             localizer when the scan shows neither the sacrum nor C2; the names then agree with them.
 

@@ -603,6 +603,8 @@ def decode(
     level_maps = np.asarray(level_maps, dtype=np.float32)
     det = detection_map(level_maps, any_map)
     strongest = float(det.max()) if det.size else 0.0
+    if not np.isfinite(strongest):
+        raise ValueError(f"the heatmaps are not finite (peak {strongest}): the model's weights are broken")
     if cfg.min_detection is not None and strongest < cfg.min_detection:
         return Decoding([], [f"the detection heatmap peaks at {strongest:.3f}, below min_detection "
                              f"{cfg.min_detection:g}; min_detection=null (`--decode min_detection=null`) turns "

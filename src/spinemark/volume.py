@@ -117,7 +117,7 @@ def world_to_voxel(affine: np.ndarray, position_mm) -> np.ndarray:
     return p @ inv[:3, :3].T + inv[:3, 3]
 
 
-def check_geometry(shape, affine, path=None, max_voxels: int = MAX_VOXELS) -> None:
+def check_geometry(shape, affine, path=None, max_voxels: int | None = MAX_VOXELS) -> None:
     """Raise :class:`InputError` for a shape or affine spinemark cannot work with.
 
     Checked before the voxel data is read, so a huge image is refused without loading it.
@@ -129,7 +129,7 @@ def check_geometry(shape, affine, path=None, max_voxels: int = MAX_VOXELS) -> No
     if len(shape) > 3 and any(s > 1 for s in shape[3:]):
         raise InputError(path, f"image is 4D or more (shape {shape}); give one 3D volume")
     n = int(np.prod(shape[:3], dtype=np.int64))
-    if n > max_voxels:
+    if max_voxels is not None and n > max_voxels:
         raise InputError(path, f"image too large to process: {n:,} voxels (shape {shape[:3]}), limit {max_voxels:,}")
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
@@ -143,8 +143,9 @@ def check_geometry(shape, affine, path=None, max_voxels: int = MAX_VOXELS) -> No
         )
 
 
-def check_volume(volume: Volume, path=None, max_voxels: int = MAX_VOXELS) -> None:
-    """Raise :class:`InputError` for a volume that cannot be processed (bad geometry, NaN/Inf, all zero)."""
+def check_volume(volume: Volume, path=None, max_voxels: int | None = MAX_VOXELS) -> None:
+    """Raise :class:`InputError` for a volume that cannot be processed (bad geometry, more voxels than ``max_voxels``
+    (None: no limit), NaN/Inf, values beyond 32-bit floats, all zero)."""
     path = path or volume.path
     check_geometry(volume.shape, volume.affine, path, max_voxels)
     data = volume.data
@@ -156,6 +157,12 @@ def check_volume(volume: Volume, path=None, max_voxels: int = MAX_VOXELS) -> Non
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
             raise InputError(path, f"image has {bad:,} NaN or infinite voxels")
+        largest = max(abs(float(data.max())), abs(float(data.min())))
+        limit = float(np.finfo(np.float32).max)
+        if largest > limit:  # finite (e.g. scaled by a NIfTI scl_slope into float64), but infinite in float32
+            raise InputError(path, f"values overflow 32-bit floats (largest magnitude {largest:.3g}, limit "
+                                   f"{limit:.3g}): check the intensity scaling (NIfTI scl_slope/scl_inter, DICOM "
+                                   "rescale slope)")
     if not np.any(data):
         raise InputError(path, "image is all zero: nothing to find")
 

@@ -94,20 +94,7 @@ def load_volume(path: str | Path, max_voxels: int = MAX_VOXELS) -> Volume:
     else:
         raise InputError(p, "not a known image format (NIfTI, NRRD, MHA/MHD or a DICOM series folder)")
     check_volume(vol, p, max_voxels)
-    _check_float32_range(vol.data, p)
     return vol
-
-
-def _check_float32_range(data: np.ndarray, p: Path) -> None:
-    """Refuse values (finite, e.g. scaled by a NIfTI ``scl_slope`` into float64) that overflow the float32 the
-    methods compute in: they would become infinite there."""
-    if not np.issubdtype(data.dtype, np.floating) or data.dtype.itemsize <= 4:
-        return
-    largest = max(abs(float(data.max())), abs(float(data.min())))
-    limit = float(np.finfo(np.float32).max)
-    if largest > limit:
-        raise InputError(p, f"values overflow 32-bit floats (largest magnitude {largest:.3g}, limit {limit:.3g}): "
-                            "check the intensity scaling (NIfTI scl_slope/scl_inter, DICOM rescale slope)")
 
 
 def _read_nifti(p: Path, max_voxels: int) -> Volume:

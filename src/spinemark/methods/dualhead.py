@@ -28,11 +28,14 @@ from spinemark.landmarks import Landmark, Landmarks
 from spinemark.methods.base import Prediction, register_method
 from spinemark.nets.io import read_metadata, sha256_of
 from spinemark.nets.preprocess import PERCENTILES, canonical_input
-from spinemark.volume import Volume, check_volume
+from spinemark.volume import Volume, check_volume, isotropic_geometry
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = "dualhead_v13.pt"
+MAX_GRID_VOXELS = 40_000_000
+"""Largest model grid a scan may resample to (1200 x 600 x 500 mm at 3 mm is 13 million voxels): beyond it the
+heatmaps alone would take gigabytes, so a scan upsampled from a coarse grid is refused before any work."""
 """File name of the shipped default weights in ``spinemark/weights/``."""
 
 
@@ -163,7 +166,12 @@ class DualHeadMethod:
     def predict(self, volume: Volume, known: Landmarks | None = None) -> Prediction:
         """Find and name the vertebral body centres of ``volume``; ``known``: vertebrae whose names a person knows
         (world mm of ``volume``), which then fix the names instead of the S1 head (see :func:`labeling.decode`)."""
-        check_volume(volume)
+        check_volume(volume, max_voxels=None)  # the reader applied the caller's limit to the file; this one counts
+        grid = isotropic_geometry(volume.geometry, self.spacing_mm).shape
+        if np.prod(grid, dtype=np.int64) > MAX_GRID_VOXELS:
+            raise InputError(volume.path, f"image too large for the model's {self.spacing_mm:g} mm grid: "
+                                          f"{np.prod(grid, dtype=np.int64):,} voxels (shape {grid}), limit "
+                                          f"{MAX_GRID_VOXELS:,}; crop it to the spine or resample it")
         timings = {}
         if self._model is None:
             t0 = time.perf_counter()  # first call: importing torch and loading weights, not the network's time
