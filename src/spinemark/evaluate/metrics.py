@@ -397,14 +397,17 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def dice_per_level(pred_labels: np.ndarray, true_labels: np.ndarray, ids: Iterable[int] | None = None) -> dict[str, float]:
-    """Dice per label id (by name), for the ids present in the truth (or the given ``ids``).
+    """Dice per label id (by name), for the vertebra and disc ids present in the truth (other ids, such as a
+    phantom's tissues, are left out), or for the given ``ids``.
 
     Both maps must be on the same grid. A level present in the truth and absent from the prediction
     scores 0.
     """
     if pred_labels.shape != true_labels.shape:
         raise ValueError(f"label maps differ in shape: {pred_labels.shape} vs {true_labels.shape}")
-    ids = [int(i) for i in np.unique(true_labels) if i != 0] if ids is None else [int(i) for i in ids]
+    if ids is None:
+        ids = [i for i in np.unique(true_labels).tolist() if anatomy.is_vertebra(i) or anatomy.is_disc(i)]
+    ids = [int(i) for i in ids]
     return {anatomy.id_to_name(i): dice(pred_labels == i, true_labels == i) for i in ids}
 
 

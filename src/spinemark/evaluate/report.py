@@ -183,7 +183,7 @@ def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
     if not len(lms.vertebrae()):  # discs only (such as the IVD set): the bodies between two labelled discs
         bodies = bodies_from_discs({q.name.split("/")[0]: q.position_mm for q in lms})
         lms = Landmarks([*lms, *(Landmark(n, c) for n, c in bodies.items())], lms.geometry)
-    cut = cut_vertebrae(data) if drop_cut else []
+    cut = cut_vertebrae(data, vol.spacing_mm) if drop_cut else []
     if cut:
         lms = Landmarks([q for q in lms if q.name not in cut], lms.geometry,
                         warnings=[f"{CUT_NOTE}: {', '.join(cut)}"])
@@ -197,19 +197,27 @@ CUT_FRACTION = 0.5
 the vertebrae that do not is cut by the edge (:func:`cut_vertebrae`)."""
 
 
-def cut_vertebrae(labels: np.ndarray) -> list[str]:
-    """Names of the vertebrae of a label map cut by the image edge: touching a face of the grid, with fewer voxels
-    than :data:`CUT_FRACTION` of the median of the vertebrae that touch none (none without such vertebrae)."""
+def cut_vertebrae(labels: np.ndarray, spacing_mm=None) -> list[str]:
+    """Names of the vertebrae of a label map cut by the image edge: touching a cranial or caudal face of the grid
+    (the two across the axis along which the vertebra centroids spread most, in mm with ``spacing_mm``), with fewer
+    voxels than :data:`CUT_FRACTION` of the median of the vertebrae that touch neither (none without such
+    vertebrae). The other faces do not count: in a thin sagittal slab every body touches the left and right ones."""
+    from scipy import ndimage
+
     from spinemark import anatomy
 
     ids = [int(i) for i in np.unique(labels) if i > 0 and anatomy.is_vertebra(int(i))]
-    faces = np.concatenate([np.unique(np.take(labels, [0, -1], axis=a)) for a in range(labels.ndim)])
+    if not ids:
+        return []
+    centres = np.asarray(ndimage.center_of_mass(labels > 0, labels, ids)).reshape(len(ids), labels.ndim)
+    spread = np.ptp(centres, axis=0) * (1.0 if spacing_mm is None else np.asarray(spacing_mm, dtype=np.float64))
+    faces = set(np.unique(np.take(labels, [0, -1], axis=int(np.argmax(spread)))).tolist())
     counts = {i: int(np.count_nonzero(labels == i)) for i in ids}
-    whole = [counts[i] for i in ids if i not in set(faces.tolist())]
+    whole = [counts[i] for i in ids if i not in faces]
     if not whole:
         return []
     limit = CUT_FRACTION * float(np.median(whole))
-    return [anatomy.id_to_name(i) for i in ids if i in set(faces.tolist()) and counts[i] < limit]
+    return [anatomy.id_to_name(i) for i in ids if i in faces and counts[i] < limit]
 
 
 def evaluate_landmarks(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None) -> ScanScore:

@@ -23,9 +23,6 @@ IMAGE_SUFFIXES = NIFTI_SUFFIXES + ITK_SUFFIXES
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
-LABEL_MAP_TAGS = ("_seg-vert_msk", "_seg-vert", "_seg", "_msk", "_mask", "_labels", "_label")
-"""Role tags that end the names of label maps (before the suffix); pairing strips them to find a scan's key."""
-
 LABEL_MAP_WORDS = ("seg", "dseg", "msk", "mask", "label", "labels", "labeled", "labelled", "centerline", "centreline")
 """Words that mark a label map when they end a file name's stem (see :func:`is_label_map_name`)."""
 

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ def slicer_markups_to_landmarks(doc: dict, path=None) -> Landmarks:
     """Read the first point list of a Slicer markups document (LPS or RAS, mm or um) as landmarks.
 
     Points not placed in Slicer (``positionStatus`` "undefined" or "preview", a named template's empty slots) are
-    left out.
+    left out. A point's confidence is the one spinemark wrote in its description (``id 20, confidence 0.887``), else 1.
 
     Raises:
         InputError: Not a point list, another coordinate system or unit, a placed point without three numbers, or a
@@ -241,7 +242,7 @@ def slicer_markups_to_landmarks(doc: dict, path=None) -> Landmarks:
             raise InputError(path, f"point {n} ({label!r}): its position {cp.get('position')!r} is not three "
                                    "numbers") from exc
         try:
-            pts.append(Landmark(label, position))
+            pts.append(Landmark(label, position, _markup_confidence(cp.get("description"))))
         except (KeyError, ValueError) as exc:
             raise InputError(path, f"point {n} ({label!r}): not a vertebra or disc name, or not a finite point "
                                    f"({exc})") from exc
@@ -253,6 +254,15 @@ def slicer_markups_to_landmarks(doc: dict, path=None) -> Landmarks:
 
 _UNIT_MM = {"mm": 1.0, "um": 0.001}
 """Millimetres per unit of a Slicer markups file's ``coordinateUnits``."""
+
+_DESCRIPTION = re.compile(r"id \d+, confidence (\d+(?:\.\d*)?)")
+"""The description :func:`landmarks_to_slicer_markups` gives a point."""
+
+
+def _markup_confidence(description) -> float:
+    """The confidence in a point description spinemark wrote, else 1."""
+    m = _DESCRIPTION.fullmatch(description.strip()) if isinstance(description, str) else None
+    return float(m.group(1)) if m else 1.0
 
 
 # ---------------------------------------------------------------- VerSe centroids
