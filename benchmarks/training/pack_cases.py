@@ -21,7 +21,7 @@ from pathlib import Path
 
 from spinemark.io.readers import load_volume
 from spinemark.io.writers import save_volume
-from spinemark.train.data import discover, read_split, world_landmarks
+from spinemark.train.data import discover, validation_ids, world_landmarks
 from spinemark.volume import resample, to_canonical
 
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     if args.out.exists():
         print(f"error: {args.out}: exists; choose a new folder", file=sys.stderr)
         return 1
-    leave_out = set(read_split(args.without_split).get("validation", [])) if args.without_split else set()
+    leave_out = validation_ids(args.without_split)
     subsets = tuple(s for s in args.subsets.split(",") if s)
     ids = pack(args.data, args.out, args.spacing, subsets, leave_out)
     print(f"{len(ids)} cases packed into {args.out} ({len(leave_out)} validation cases left out)")

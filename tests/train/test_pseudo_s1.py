@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from spinemark.errors import InputError
 from spinemark.io.readers import load_volume
 from spinemark.train.data import discover, load_case, read_extra_landmarks, world_landmarks
 from spinemark.train.pseudo_s1 import picture, place
@@ -128,7 +129,7 @@ def test_extra_landmarks_join_the_labels_and_widen_the_span(tiny_data, tmp_path)
 def test_bad_extra_landmarks_are_refused(tmp_path, points, match):
     f = tmp_path / "extra.json"
     f.write_text(json.dumps({"landmarks": {"A": points}}))
-    with pytest.raises((ValueError, KeyError), match=match):
+    with pytest.raises(InputError, match=match):
         read_extra_landmarks(str(f))
     with pytest.raises(FileNotFoundError):
         read_extra_landmarks(str(tmp_path / "missing.json"))

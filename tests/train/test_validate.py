@@ -39,4 +39,4 @@ def test_a_split_not_found_in_the_data_is_an_error_not_an_empty_result(tiny_data
     assert "1 validation case(s) of split" in err and "OTHER_01" in err
     split.write_text(json.dumps({"train": ["TINY_00"]}))
     assert main([weights, str(tiny_data), str(split)]) == 1
-    assert "names no validation cases" in capsys.readouterr().err
+    assert "expected a JSON object with one list of case ids" in capsys.readouterr().err

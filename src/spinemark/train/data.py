@@ -279,21 +279,35 @@ def synth_available() -> bool:
 
 
 def read_extra_landmarks(path: str | None) -> dict[str, dict[str, list[float]]]:
-    """Case id -> {name: world mm} from an extra-landmarks file (``TrainConfig.extra_landmarks``); {} for None."""
+    """Case id -> {name: world mm} from an extra-landmarks file (``TrainConfig.extra_landmarks``); {} for None.
+
+    Raises:
+        FileNotFoundError: No such file.
+        InputError: Not a JSON object holding a ``"landmarks"`` object of case id: {name: [x, y, z]}, or a name that
+            is no vertebra.
+    """
     if path is None:
         return {}
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"extra landmarks file {p} not found")
-    doc = json.loads(p.read_text())
-    out = {}
-    for case_id, points in doc.get("landmarks", {}).items():
+    try:
+        doc = json.loads(p.read_text())
+    except ValueError as exc:
+        raise InputError(p, f"not valid JSON ({exc})") from exc
+    cases = doc.get("landmarks") if isinstance(doc, dict) else None
+    if not isinstance(cases, dict) or not all(isinstance(points, dict) for points in cases.values()):
+        raise InputError(p, 'not an extra-landmarks file: expected {"landmarks": {case id: {name: [x, y, z] (world '
+                            'mm)}}}')
+    for case_id, points in cases.items():
         for name, pos in points.items():
-            if len(pos) != 3:
-                raise ValueError(f"{p}: landmark {name} of {case_id} is not three coordinates")
-            anatomy.level(name)  # raises on an unknown name
-        out[case_id] = points
-    return out
+            if not isinstance(pos, list) or len(pos) != 3:
+                raise InputError(p, f"landmark {name} of {case_id} is not three coordinates")
+            try:
+                anatomy.level(name)
+            except KeyError as exc:
+                raise InputError(p, f"{case_id}: {exc.args[0]}") from None
+    return cases
 
 
 def read_split(split: str | None) -> dict:
@@ -308,3 +322,25 @@ def read_split(split: str | None) -> dict:
     if not p.is_file():
         raise FileNotFoundError(f"split {split!r} not found (neither a file nor a packaged split)")
     return json.loads(p.read_text())
+
+
+def validation_ids(split: str | None) -> set[str]:
+    """The validation case ids of a split (:func:`read_split`): its ``"validation"`` (or ``"val"``) list; empty for
+    None.
+
+    Raises:
+        FileNotFoundError: No such split.
+        ValueError: The split is not a JSON object holding one such list of case ids (the message names it).
+    """
+    if split is None:
+        return set()
+    try:
+        doc = read_split(split)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"split {split!r}: not valid JSON ({exc})") from exc
+    keys = [k for k in ("validation", "val") if isinstance(doc, dict) and k in doc]
+    ids = doc[keys[0]] if len(keys) == 1 else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(f'split {split!r}: expected a JSON object with one list of case ids under "validation" (or '
+                         f'"val"), such as {{"validation": ["VB3_01", "VB3_02"]}}')
+    return set(ids)

@@ -8,6 +8,7 @@ checkpoint on the tuning cases); progress goes to :mod:`logging`.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark import anatomy
 from spinemark.errors import InputError
 from spinemark.info import git_commit
 from spinemark.train.config import TrainConfig
@@ -30,9 +32,9 @@ from spinemark.train.data import (
     load_case,
     phantom_case,
     read_extra_landmarks,
-    read_split,
     subset_of,
     synth_available,
+    validation_ids,
 )
 from spinemark.train.sampling import PATCH_KEYS, PatchConfig, draw_batch, draw_patch
 
@@ -171,8 +173,8 @@ def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
 
     Raises:
         InputError: A data folder is missing.
-        ValueError: Nothing to train on (the message counts the cases found and what dropped them), or
-            ``tuning_ids`` not among the usable training-side cases.
+        ValueError: Nothing to train on (the message counts the cases found and what dropped them), ``tuning_ids``
+            not among the usable training-side cases, or a split that is no JSON object with a list of validation ids.
     """
     if not cfg.data and cfg.phantoms <= 0:
         raise ValueError("nothing to train on: give data folders (--data) and/or phantoms (--set phantoms=N)")
@@ -181,7 +183,11 @@ def _split_cases(cfg: TrainConfig, rng: np.random.Generator):
             raise InputError(folder, "training data folder not found")
     found = discover(cfg.data)
     refs = [r for r in found if not cfg.subsets or any(r.case_id.startswith(s) for s in cfg.subsets)]
-    val_ids = set(read_split(cfg.split).get("validation", [])) if cfg.split else set()
+    val_ids = validation_ids(cfg.split)
+    unknown = sorted(val_ids - {r.case_id for r in found})
+    if unknown:
+        log.warning("validation cases of split %s found in no data folder (so not trained on either): %s", cfg.split,
+                    ", ".join(unknown))
     val_refs = [r for r in refs if r.case_id in val_ids]
     train_refs, excluded = [], []
     for r in refs:
@@ -243,6 +249,68 @@ def _phantoms(cfg: TrainConfig, rng: np.random.Generator) -> list[Case]:
     return out
 
 
+def _extra_landmarks(cfg: TrainConfig, train_refs: list, tune_refs: list, val_refs: list, excluded: list) -> dict:
+    """The extra landmarks of ``cfg`` by case id (:func:`~spinemark.train.data.read_extra_landmarks`), with a warning
+    naming the case ids that are not training cases (their landmarks are not used)."""
+    extra = read_extra_landmarks(cfg.extra_landmarks)
+    role = {**{e["case"]: "left out as unusable" for e in excluded}, **{r.case_id: "a validation case" for r in val_refs},
+            **{r.case_id: "a tuning case" for r in tune_refs}}
+    unused = [f"{k} ({role.get(k, 'no such training case')})"
+              for k in sorted(set(extra) - {r.case_id for r in train_refs})]
+    if unused:
+        log.warning("%s: landmarks of cases that are not training cases are not used: %s", cfg.extra_landmarks,
+                    ", ".join(unused))
+    return extra
+
+
+def _check_levels(cfg: TrainConfig, cases: list[Case]) -> None:
+    """Warn of levels of ``cfg`` that no training case or phantom labels (their channels learn no centre).
+
+    Raises:
+        ValueError: They label none of the levels.
+    """
+    labelled = {n for c in cases for n in c.landmarks}
+    unlabelled = [lv for lv in cfg.levels if lv not in labelled]
+    if len(unlabelled) == len(cfg.levels):
+        raise ValueError(f"no training case labels any of the levels {list(cfg.levels)} (they label "
+                         f"{anatomy.sort_names(labelled)}): give the levels to learn (--set 'levels=[...]')")
+    if unlabelled:
+        log.warning("levels labelled by no training case%s: %s (their channels learn no centre)",
+                    " or phantom" if any(c.source == "phantom" for c in cases) else "", ", ".join(unlabelled))
+
+
+def _build_model(config: TrainConfig):
+    """The network to train: a new one, or ``config.init_weights`` with the wide blocks and levels of ``config``.
+
+    Raises:
+        ValueError: The starting weights have other wide blocks than ``config`` asks for.
+    """
+    from spinemark.nets.io import load_model
+    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_levels, with_wide_blocks
+
+    if not config.init_weights:
+        return DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width,
+                                        bottleneck_dilations=config.bottleneck_dilations))
+    model = with_levels(with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations),
+                        config.levels)
+    model.train()
+    return model
+
+
+def _resolve_init(config: TrainConfig, model, start: dict) -> TrainConfig:
+    """``config`` with the architecture ``model`` took from the starting weights (``start``: their metadata); warns
+    where its spacing, target width or patch size differ from theirs."""
+    for f in ("spacing_mm", "sigma_mm", "patch_size"):
+        new = list(getattr(config, f)) if f == "patch_size" else getattr(config, f)
+        if f in start and start[f] != new:
+            log.warning("%s %s differs from the %s %s the starting weights %s were trained with", f, new, f, start[f],
+                        config.init_weights)
+    arch = {"width": model.config.width, "bottleneck_dilations": model.config.bottleneck_dilations}
+    if any(getattr(config, k) != v for k, v in arch.items()):
+        log.info("the network keeps the architecture of the starting weights: %s", arch)
+    return dataclasses.replace(config, **arch)
+
+
 def _write_csv(rows: list[dict], path: Path) -> None:
     """The tuning evaluations so far as CSV (one row each)."""
     with open(path, "w", newline="") as f:
@@ -284,8 +352,10 @@ def _check_device(device: str) -> None:
         raise ValueError("device mps: torch finds no MPS device here")
 
 
-RUN_FILES = ("config.json", "data.json", "git_commit.txt", "loss.csv", "loss.png", "weights.pt", "weights.json")
-"""The files :func:`train` writes into a run folder; those of an earlier run there are removed first."""
+RUN_FILES = ("config.json", "data.json", "git_commit.txt", "loss.csv", "loss.png", "weights.pt", "weights.json",
+             "tune_decode.txt")
+"""The files :func:`train` writes into a run folder, and ``tune_decode.txt`` of :mod:`spinemark.train.release`;
+those of an earlier run there are removed first."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -296,9 +366,10 @@ class TrainingInterrupted(KeyboardInterrupt):
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -> Path:
     """Train a dual-head U-Net and return the path of its weights (best tuning checkpoint).
 
-    The data are found, checked and loaded before anything is written. Then the files of an earlier run in
-    ``config.output`` (:data:`RUN_FILES`) are removed and the new run's written; a folder made by this call is
-    removed again when the run fails before it saved any weights.
+    The network is built and the data are found, checked and loaded before anything is written. Then the files of an
+    earlier run in ``config.output`` (:data:`RUN_FILES`) are removed and the new run's written; a folder made by this
+    call is removed again when the run fails before it saved any weights. With ``init_weights``, the written config
+    holds the architecture taken from them (``width``, ``bottleneck_dilations``).
 
     Args:
         config: The run configuration.
@@ -309,6 +380,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
 
     Raises:
         TrainingInterrupted: Ctrl-C during the optimisation (after the curves and weights were written).
+        ValueError: The training diverged (a loss or weight not finite); weights saved before stay.
     """
     import torch
 
@@ -322,13 +394,14 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     # everything is checked and loaded before the run folder is written
+    model = _build_model(config)
     if config.init_weights:
-        read_metadata(config.init_weights)
+        config = _resolve_init(config, model, read_metadata(config.init_weights))
 
     train_refs, tune_refs, val_refs, excluded = _split_cases(config, rng)
     log.info("cases: %d train, %d tuning, %d validation (never trained on), %d left out as unusable", len(train_refs),
              len(tune_refs), len(val_refs), len(excluded))
-    extra = read_extra_landmarks(config.extra_landmarks)
+    extra = _extra_landmarks(config, train_refs, tune_refs, val_refs, excluded)
     train_cases = [load_case(r, config.spacing_mm, config.cache_dir, extra.get(r.case_id)) for r in train_refs]
     tune_cases = [load_case(r, config.spacing_mm, config.cache_dir) for r in tune_refs]
     phantoms = _phantoms(config, rng)
@@ -336,6 +409,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         raise ValueError(f"no training data: {len(tune_refs)} usable annotated case(s), all held out as tuning cases, "
                          f"and no phantoms" + (f" ({config.phantoms} asked for, none made: see the warnings)"
                                                if config.phantoms > 0 else ""))
+    _check_levels(config, train_cases + phantoms)
     if train_cases:
         case_weights(train_cases, config.subset_weights)  # every case weighing 0 fails here, not in a worker
     data_list = {
@@ -367,7 +441,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         config.to_json(out / "config.json")
         (out / "git_commit.txt").write_text(commit + "\n")
         (out / "data.json").write_text(json.dumps(data_list, indent=2) + "\n")
-        return _optimise(config, stream, tune_patches, out, commit, t_start, callback)
+        return _optimise(config, model, stream, tune_patches, out, commit, t_start, callback)
     except BaseException:
         if created and not (out / "weights.pt").exists():  # failed before any weights: leave no half-written run
             shutil.rmtree(out, ignore_errors=True)
@@ -376,24 +450,16 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         stream.close()
 
 
-def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out: Path, commit: str, t_start: float,
-              callback: Callable[[dict], None] | None) -> Path:
+def _optimise(config: TrainConfig, model, stream: _BatchStream, tune_patches: list, out: Path, commit: str,
+              t_start: float, callback: Callable[[dict], None] | None) -> Path:
     """The optimisation loop of :func:`train` (arguments as prepared there); returns the weights path."""
     import torch
 
     from spinemark.io.writers import write_files
-    from spinemark.nets.io import load_model, metadata_path, save_weights
-    from spinemark.nets.unet3d import DualHeadUNet3D, NetConfig, with_levels, with_wide_blocks
+    from spinemark.nets.io import metadata_path, save_weights
 
     channels_last = torch.channels_last_3d
     device = torch.device(config.device)
-    if config.init_weights:
-        model = with_levels(with_wide_blocks(load_model(config.init_weights)[0], config.bottleneck_dilations),
-                            config.levels)
-        model.train()
-    else:
-        model = DualHeadUNet3D(NetConfig(levels=tuple(config.levels), width=config.width,
-                                         bottleneck_dilations=config.bottleneck_dilations))
     model.to(device=device, memory_format=channels_last)  # about twice as fast on CPU (see nets.inference)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     average = None  # the moving average of the weights; evaluated and saved instead of them when there is one
@@ -425,6 +491,16 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
                                                                  config.level_ce_temperature)
         return loss
 
+    def diverged(it: int, what: str) -> ValueError:
+        kept_note = f"; the weights saved before are in {weights}" if weights.is_file() else ""
+        return ValueError(f"training diverged at iteration {it} ({what}); lower lr (now {config.lr}){kept_note}")
+
+    def save(it: int, extra: dict) -> None:
+        """Save ``kept`` as the run's weights (metadata ``meta``, ``iteration`` and ``extra``), finite ones only."""
+        if not all(bool(torch.isfinite(v).all()) for v in kept.state_dict().values() if v.is_floating_point()):
+            raise diverged(it, "weights not finite")
+        save_weights(kept, weights, {**meta, "iteration": it, **extra})
+
     def evaluate() -> float:
         if not tune_patches:
             return float(np.mean(running)) if running else float("inf")
@@ -437,7 +513,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
         kept.train()
         return float(np.mean(losses))
 
-    it, interrupted = 0, False
+    it, done, interrupted = 0, 0, False
     try:
         for it in range(1, config.iterations + 1):
             loss = step_loss(_to_tensors(stream.next(), device))
@@ -446,11 +522,16 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
             opt.step()
             if average is not None:
                 average.update_parameters(model)
+            done = it
             running.append(loss.item())
+            if not np.isfinite(running[-1]):  # the step just taken spoilt the weights: none of them is saved
+                raise diverged(it, f"loss {running[-1]}")
             elapsed = time.time() - t_start
             out_of_time = config.time_limit_min is not None and elapsed > 60 * config.time_limit_min
             if it % config.eval_every == 0 or it == config.iterations or out_of_time:
                 tune_loss = evaluate()
+                if not np.isfinite(tune_loss):
+                    raise diverged(it, f"tuning loss {tune_loss}")
                 sched.step(tune_loss)
                 row = {"iteration": it, "train_loss": float(np.mean(running)), "tune_loss": tune_loss,
                        "lr": opt.param_groups[0]["lr"], "elapsed_s": round(elapsed, 1)}
@@ -458,7 +539,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
                 running = []
                 if tune_loss < best:
                     best = tune_loss
-                    save_weights(kept, weights, {**meta, "iteration": it, "tune_loss": tune_loss})
+                    save(it, {"tune_loss": tune_loss})
                 log.info("it %d train %.4f tune %.4f lr %.2g (%.0f s)", it, row["train_loss"], tune_loss, row["lr"],
                          elapsed)
                 if callback:
@@ -472,7 +553,7 @@ def _optimise(config: TrainConfig, stream: _BatchStream, tune_patches: list, out
         log.warning("interrupted at iteration %d of %d: stopping; the best weights so far are kept", it,
                     config.iterations)
     if not weights.is_file() or not metadata_path(weights).is_file():
-        save_weights(kept, weights, {**meta, "iteration": len(rows)})
+        save(done, {"checkpoint": "the last weights: no tuning evaluation before the run stopped"})
     if interrupted:
         meta_file = metadata_path(weights)
         saved = {**json.loads(meta_file.read_text()), "interrupted_at_iteration": it}

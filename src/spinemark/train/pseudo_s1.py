@@ -33,7 +33,7 @@ import numpy as np
 
 from spinemark.errors import OutputError, SpinemarkError
 from spinemark.io.writers import write_files
-from spinemark.train.data import CaseRef, discover, read_extra_landmarks, read_split, world_landmarks
+from spinemark.train.data import CaseRef, discover, read_extra_landmarks, validation_ids, world_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: --merge {args.merge}: {exc}", file=sys.stderr)
         return 1
-    skip = set(read_split(args.split).get("validation", [])) | {s for s in args.exclude.split(",") if s}
+    skip = validation_ids(args.split) | {s for s in args.exclude.split(",") if s}
     refs = [r for r in discover([args.data], tuple(s for s in args.subsets.split(",") if s)) if r.case_id not in skip]
     method = DualHeadMethod(args.weights)
     skipped, rows, placed = {}, [], 0

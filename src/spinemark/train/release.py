@@ -14,7 +14,7 @@ setting is written into the released metadata, which
 
 Usage::
 
-    python -m spinemark.train.release runs/my_run path/to/data --name my_model --version 1.0.0 --out models/
+    python -m spinemark.train.release runs/my_run path/to/data [more/data ...] --name my_model --version 1.0.0 --out models/
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from spinemark.evaluate.fov import (
 from spinemark.evaluate.metrics import summarize
 from spinemark.io.writers import check_targets, write_files
 from spinemark.methods.base import Prediction
-from spinemark.nets.io import read_metadata
+from spinemark.nets.io import load_model
 from spinemark.train.data import discover, subset_of
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,13 @@ def confidence_map_for(results, current=None) -> tuple[tuple[float, float] | Non
                     f"{before:.4f} -> {after:.4f}")
 
 
-def release(run: str | Path, data: str | Path, name: str, version: str, out: str | Path,
+def release(run: str | Path, data: str | Path | list | None, name: str, version: str, out: str | Path,
             overwrite: bool = False, all_windows: bool = False, calibrate: bool = False) -> Path:
     """Copy a run's weights to ``out/<name>.pt`` with metadata that carries the tuned decoding, and a model card
     ``out/<name>.md`` (:func:`model_card`).
+
+    ``data``: the folder, or list of folders, that the run was trained on (case ids depend on the list where file
+    names repeat); None or empty: the data folders of the run's config.
 
     Also writes ``tune_decode.txt`` (every setting tried and its score) into the run folder. ``calibrate``: also
     fit a confidence map on the chosen setting's tuning samples (:func:`confidence_map_for`), so that the released
@@ -162,22 +165,32 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
 
     Raises:
         OutputError: An output (``out/<name>.pt``, ``.json``, ``.md``) exists and ``overwrite`` is False.
-        ValueError: The run has no tuning cases, or ``data`` lacks some of them.
+        ValueError: The run has no tuning cases, ``data`` lacks some of them, or its weights hold values that are
+            not finite (a diverged training).
     """
+    import torch
+
     run, out = Path(run), Path(out)
     dst = out / f"{name}.pt"
     check_targets((dst, dst.with_suffix(".json"), dst.with_suffix(".md")), overwrite)  # before the tuning, not after
+    model, meta = load_model(run / "weights.pt")
+    spoilt = [k for k, v in model.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if spoilt:
+        raise ValueError(f"{run / 'weights.pt'}: {len(spoilt)} tensor(s) hold NaN or infinite values (such as "
+                         f"{spoilt[0]}): the training diverged; train again with a lower lr")
     tuning = [t["case"] for t in json.loads((run / "data.json").read_text())["tuning"]]
     if not tuning:
         raise ValueError(f"{run}: the run has no tuning cases to choose the decoding on")
+    folders = [data] if isinstance(data, (str, Path)) else data or meta.get("config", {}).get("data", [])
+    folders = [str(f) for f in folders]
     cases = [Case(r.case_id, subset_of(r.case_id), Path(r.image), Path(r.labels or r.landmarks))
-             for r in discover([data]) if r.case_id in set(tuning)]
+             for r in discover(folders) if r.case_id in set(tuning)]
     missing = sorted(set(tuning) - {c.key for c in cases})
     if missing:
-        raise ValueError(f"{data}: tuning cases of {run} not found: {', '.join(missing)}")
+        raise ValueError(f"{', '.join(folders) or 'no data folder'}: tuning cases of {run} not found: "
+                         f"{', '.join(missing)}")
     setting, lines, results = tune_decoding(run / "weights.pt", cases, all_windows=all_windows)
     summary = [next(line for line in lines if line.startswith(f"{setting}:")), lines[-1]]  # its scores; "chosen"
-    meta = read_metadata(run / "weights.pt")
     if calibrate:
         mapped, line = confidence_map_for(results, meta.get("decode", {}).get("confidence_map"))
         lines.append(line)
@@ -186,15 +199,14 @@ def release(run: str | Path, data: str | Path, name: str, version: str, out: str
             setting = {**setting, "confidence_map": list(mapped)}
     (run / "tune_decode.txt").write_text("\n".join(lines) + "\n")
     if "n_parameters" not in meta:  # runs made before the training loop recorded it
-        from spinemark.nets.io import load_model
         from spinemark.nets.unet3d import count_parameters
 
-        meta["n_parameters"] = count_parameters(load_model(run / "weights.pt")[0])
+        meta["n_parameters"] = count_parameters(model)
     meta.update(name=name, version=version, decode={**meta.get("decode", {}), **setting},
                 training_run=str(run), validation_split=meta.get("config", {}).get("split"))
     weights = (run / "weights.pt").read_bytes()
     flags = " --all-windows" * all_windows + " --calibrate-confidence" * calibrate
-    command = f"python -m spinemark.train.release {run} {data} --name {name} --version {version} --out {out}{flags}"
+    command = f"python -m spinemark.train.release {run} {' '.join(folders)} --name {name} --version {version} --out {out}{flags}"
     card = model_card(meta, json.loads((run / "data.json").read_text()), summary, hashlib.sha256(weights).hexdigest(),
                       command)
     files = {dst: weights, dst.with_suffix(".json"): (json.dumps(meta, indent=2) + "\n").encode(),
@@ -218,6 +230,8 @@ def model_card(meta: dict, data_list: dict, tuning: list[str], sha256: str, rele
     excluded = [f"- {e['case']}: {e['reason']}" for e in data_list.get("excluded", [])]
     stop = (f"; interrupted at iteration {meta['interrupted_at_iteration']}" if "interrupted_at_iteration" in meta
             else "")
+    chosen = (f"lowest tuning loss {meta['tune_loss']}" if "tune_loss" in meta
+              else meta.get("checkpoint", "no tuning loss"))
     lines = [
         f"# {meta.get('name')} (version {meta.get('version')}): dual-head 3D U-Net of spinemark",
         "",
@@ -226,7 +240,7 @@ def model_card(meta: dict, data_list: dict, tuning: list[str], sha256: str, rele
         f"- Network: {meta.get('architecture')}, width {meta.get('width')}, {meta.get('n_parameters')} parameters, "
         f"levels {', '.join(meta.get('levels', []))}; input resampled to {meta.get('spacing_mm')} mm.",
         f"- Training run `{run}`, spinemark commit `{meta.get('git_commit')}`; weights of iteration "
-        f"{meta.get('iteration')} (lowest tuning loss {meta.get('tune_loss')}){stop}.",
+        f"{meta.get('iteration')} ({chosen}){stop}.",
         "",
         "## Training data",
         "",
@@ -274,12 +288,13 @@ def model_card(meta: dict, data_list: dict, tuning: list[str], sha256: str, rele
 
 
 def main(argv=None) -> int:
-    """``python -m spinemark.train.release RUN DATA --name NAME --version V --out FOLDER``."""
+    """``python -m spinemark.train.release RUN [DATA ...] --name NAME --version V --out FOLDER``."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Release a training run's weights with decoding tuned on its tuning cases")
     ap.add_argument("run", help="run folder of `spinemark train`")
-    ap.add_argument("data", help="folder holding the run's tuning cases")
+    ap.add_argument("data", nargs="*", help="the data folders the run was trained on, which hold its tuning cases "
+                    "(default: those of its config, relative to the folder it was trained in)")
     ap.add_argument("--name", required=True)
     ap.add_argument("--version", required=True)
     ap.add_argument("--out", required=True, help="folder for <name>.pt, <name>.json and the model card <name>.md")
@@ -291,7 +306,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        dst = release(args.run, args.data, args.name, args.version, args.out, overwrite=args.overwrite,
+        dst = release(args.run, args.data or None, args.name, args.version, args.out, overwrite=args.overwrite,
                       all_windows=args.all_windows, calibrate=args.calibrate_confidence)
     except (SpinemarkError, ValueError, OSError) as exc:
         log.error("error: %s", exc)

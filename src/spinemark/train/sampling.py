@@ -118,12 +118,20 @@ def _side(points: np.ndarray, plane_point: np.ndarray, normal: np.ndarray, spaci
     return ((points - plane_point) @ normal) * spacing
 
 
+def _disc_heights(lm: dict[str, np.ndarray]) -> list[float]:
+    """Superior positions of the discs between the vertebrae of ``lm`` that are next to each other in the spine,
+    cranial to caudal: halfway between them, variants included (L5/L6 and L6/S1 with an L6, L4/S1 in a four-lumbar
+    spine; :data:`~spinemark.anatomy.REFERENCE_SPACING_MM`, and S5/Co)."""
+    names = anatomy.sort_names(lm)
+    return [(lm[a][2] + lm[b][2]) / 2.0 for a, b in zip(names, names[1:])
+            if (a, b) in anatomy.REFERENCE_SPACING_MM or anatomy.order(b) - anatomy.order(a) == 1]
+
+
 def _fov_bounds(lm: dict[str, np.ndarray], rng: np.random.Generator, cfg: PatchConfig,
                 n_sup: int) -> tuple[float, float]:
     """Superior-axis bounds (patch voxels) of a field-of-view crop that keeps 60-160 mm.
 
-    With probability ``cfg.fov_disc_fraction`` one edge lies at a disc: halfway between two
-    landmarks adjacent in the standard sequence (1.5 mm jitter; a T13 or L6 has no such pair), as
+    With probability ``cfg.fov_disc_fraction`` one edge lies at a disc (:func:`_disc_heights`, 1.5 mm jitter), as
     when a scan ends between L5 and S1, so that the bottom vertebra of a crop is not taken for S1.
     Only discs inside the patch with at least 60 mm of patch on the kept side are chosen.
     Otherwise the crop sits at random.
@@ -131,9 +139,7 @@ def _fov_bounds(lm: dict[str, np.ndarray], rng: np.random.Generator, cfg: PatchC
     keep = rng.uniform(60.0, 160.0) / cfg.spacing_mm
     if cfg.fov_disc_fraction > 0 and rng.random() < cfg.fov_disc_fraction:
         room = 60.0 / cfg.spacing_mm
-        by_order = {anatomy.order(n): p for n, p in lm.items()}
-        discs = [(by_order[o][2] + by_order[o + 1][2]) / 2.0 for o in sorted(by_order) if o + 1 in by_order]
-        cuts = [(z, above) for z in discs if 0 <= z <= n_sup - 1 for above in (True, False)
+        cuts = [(z, above) for z in _disc_heights(lm) if 0 <= z <= n_sup - 1 for above in (True, False)
                 if (n_sup - 1 - z if above else z) >= room]
         if cuts:
             z, above = cuts[int(rng.integers(len(cuts)))]

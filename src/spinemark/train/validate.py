@@ -25,7 +25,7 @@ import numpy as np
 from spinemark import anatomy
 from spinemark.errors import InputError, SpinemarkError
 from spinemark.io.readers import load_volume
-from spinemark.train.data import CaseRef, discover, read_split, subset_of, world_landmarks
+from spinemark.train.data import CaseRef, discover, subset_of, validation_ids, world_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def evaluate(method, refs: list[CaseRef], volumes: dict | None = None) -> dict:
     return {
         "overall": summarise(all_rows),
         "per_level": {lv: summarise([r for r in all_rows if r["level"] == lv]) for lv in levels},
-        "per_subset": {s: summarise([r for r in all_rows if r["case"].startswith(s + "_")]) for s in subsets},
+        "per_subset": {s: summarise([r for r in all_rows if subset_of(r["case"]) == s]) for s in subsets},
         "cases": cases,
     }
 
@@ -128,7 +128,7 @@ def evaluate_split(weights: str | Path, data: str | Path, split: str = "spine_mr
 
     if not Path(data).is_dir():
         raise InputError(data, "data folder not found")
-    ids = set(read_split(split).get("validation", []))
+    ids = validation_ids(split)
     if not ids:
         raise ValueError(f"split {split!r} names no validation cases (its key 'validation')")
     refs = [r for r in discover([data]) if r.case_id in ids]
