@@ -2,7 +2,8 @@
 
 Reads two ``fov_results.csv`` files written by ``benchmarks/fov_benchmark.py`` on the same cases, variants and
 windows (model A, then model B) and scores each with the metric of ``spinemark.train.release``'s shipping rules:
-the identification rate pooled over the vertebrae of each variant, averaged over the variants. The difference B - A
+the identification rate pooled over the vertebrae of each variant, averaged over the variants (and, beside it, the
+mean localisation error of the vertebrae identified). The difference B - A
 is then recomputed on subjects drawn with replacement (all samples of a subject go together; the series of one
 VB1 patient are one subject, from the split file), which shows how much of a difference the subjects alone could
 make::
@@ -59,6 +60,14 @@ def read_samples(path: Path, variants: tuple[str, ...]) -> dict[tuple, tuple[int
             raise SystemExit(f"{path}: sample {r['case']} {r['variant']} failed ({r['error']}); rerun the benchmark")
         out[(r["case"], r["variant"], r["true_levels"], r["crop_box"])] = (int(r["n_identified"]), int(r["n_true"]))
     return out
+
+
+def mean_error(path: Path, variants: tuple[str, ...]) -> float:
+    """Mean localisation error (mm) of the identified vertebrae of ``variants``, pooled over the samples."""
+    rows = [r for r in read_results_rows(path, ("variant", "n_identified", "mean_error_mm"))
+            if r["variant"] in variants and r["mean_error_mm"]]
+    n = sum(int(r["n_identified"]) for r in rows)
+    return sum(float(r["mean_error_mm"]) * int(r["n_identified"]) for r in rows) / n if n else float("nan")
 
 
 def mean_rate(samples: dict[tuple, tuple[int, int]], weight: dict[str, int], subject: dict[str, str],
@@ -126,6 +135,8 @@ def main(argv=None) -> int:
     print(f"A {100 * r['a']:.1f}%  B {100 * r['b']:.1f}%  B - A {100 * (r['b'] - r['a']):+.1f} points; "
           f"95% bootstrap interval over subjects {100 * lo:+.1f} .. {100 * hi:+.1f}; "
           f"share of draws with B not better: {r['p_not_better']:.2f}")
+    print(f"mean error of identified vertebrae: A {mean_error(args.a, variants):.2f} mm  "
+          f"B {mean_error(args.b, variants):.2f} mm")
     return 0
 
 

@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from helpers import trained_looking_net  # noqa: E402
-from spinemark.nets.inference import predict_heatmaps  # noqa: E402
+from spinemark.nets.inference import _axis_tiles, _tile_shape, predict_heatmaps  # noqa: E402
 from spinemark.nets.io import load_model, read_metadata, save_weights  # noqa: E402
 from spinemark.nets.unet3d import (  # noqa: E402
     ANY_CHANNEL,
@@ -47,11 +47,30 @@ def test_save_load_roundtrip(tmp_path):
         assert torch.allclose(net(x)[0], again(x)[0])
 
 
-def test_sliding_window_matches_shape():
-    net = DualHeadUNet3D(NetConfig(levels=("L5",), width=4)).eval()
-    data = np.random.default_rng(0).random((13, 18, 22)).astype(np.float32)
-    lv, s1 = predict_heatmaps(net, data, tile=(8, 12, 16), overlap=4, whole_volume_voxels=100)
-    assert lv.shape == (2, 13, 18, 22) and s1.shape == data.shape and np.all(np.isfinite(lv))
+def test_tiles_give_the_one_pass_output_when_the_margin_covers_the_receptive_field():
+    torch.manual_seed(0)
+    net = trained_looking_net()
+    assert max(_reach(net, a, 128) for a in range(3)) <= 2 * 24  # margin 24 covers it
+    data = np.random.default_rng(0).random((16, 110, 122)).astype(np.float32)
+    whole = predict_heatmaps(net, data)
+    limit = 16 * 96 * 100
+    assert _tile_shape(data.shape, 24, limit) == [16, 100, 96]  # the longest axes cut first
+    assert [len(_axis_tiles(n, t, 24)) for n, t in zip(data.shape, (16, 100, 96))] == [1, 2, 2]
+    tiled = predict_heatmaps(net, data, margin=24, whole_volume_voxels=limit)
+    for a, b in zip(whole, tiled):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+    short = predict_heatmaps(net, data, margin=4, whole_volume_voxels=limit)  # context cut: the output moves
+    assert not np.allclose(whole[0], short[0], atol=1e-3)
+
+
+def test_axis_tiles_cores_partition_the_axis_inside_the_margins():
+    for n, t, m in [(120, 96, 24), (301, 144, 48), (97, 96, 24), (50, 96, 24)]:
+        tiles = _axis_tiles(n, t, m)
+        assert tiles[0][2] == 0 and tiles[-1][3] == n and tiles[-1][1] == n
+        for (a, b, c0, c1), nxt in zip(tiles, tiles[1:] + [None]):
+            assert a % 4 == 0 and b - a <= t and c0 < c1
+            assert (c0 - a >= m or a == 0) and (b - c1 >= m or b == n)
+            assert nxt is None or nxt[2] == c1
 
 
 def test_fused_batchnorm_gives_the_same_output():
