@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from spinemark import anatomy
-from spinemark.labeling import DecodeConfig, build_chain, decode, find_peaks, map_confidence, name_chain
+from spinemark.labeling import (DecodeConfig, build_chain, decode, find_peaks, map_confidence, name_chain,
+                                parabola_peak)
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
@@ -24,9 +25,22 @@ def _chain(n, top=82, step=11):
 
 
 def test_find_peaks_nms_and_subvoxel():
-    h = _maps([(10, 15, 40.4)], ["L1"])[2]
+    h = _maps([(10, 15, 40.4)], ["L1"], sigma=2.0)[2]
     pos, val = find_peaks(h, 0.3, 3)
-    assert len(pos) == 1 and abs(pos[0][2] - 40.4) < 0.3 and val[0] > 0.8
+    assert len(pos) == 1 and tuple(pos[0]) == (10, 15, 40) and val[0] > 0.8
+    # a Gaussian as wide as the network's peaks: the parabola of the logarithms finds the offset, the centroid not
+    assert np.allclose(parabola_peak(h, pos[0]), (10, 15, 40.4), atol=1e-3)
+    decoded = decode(_maps([(10, 15, 40.4)], ["L1"], sigma=2.0), LEVELS, SP)
+    assert np.allclose(decoded.points[0].voxel, (10, 15, 40.4), atol=1e-3)
+
+
+def test_parabola_peak_keeps_the_centroid_on_the_grid_edge():
+    h = _maps([(10, 15, -0.3)], ["L1"], sigma=2.0)[2]
+    pos, _ = find_peaks(h, 0.3, 3)
+    assert tuple(pos[0]) == (10, 15, 0)
+    refined = parabola_peak(h, pos[0])
+    # along z the peak is on the first slice: the centroid of the slices 0 and 1 (inwards), not an extrapolation
+    assert 0.0 < refined[2] < 0.5 and np.allclose(refined[:2], (10, 15), atol=1e-3)
 
 
 def test_find_peaks_suppresses_within_the_radius_along_every_axis():

@@ -222,7 +222,7 @@ class Decoding:
 
 
 def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of a 3D heatmap with non-maximum suppression and sub-voxel refinement.
+    """Local maxima of a 3D heatmap with non-maximum suppression, on the voxel grid.
 
     A peak is the largest value of the cube of side ``2 * floor(radius_vox) + 1`` around it, and no two peaks lie
     closer than ``radius_vox``: a weaker peak goes when a stronger one lies within the radius along every axis,
@@ -236,7 +236,9 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tupl
         radius_vox: Suppression radius (voxels), see above.
 
     Returns:
-        ``(positions, values)``: (N, 3) fractional voxel indices and (N,) peak values, strongest first.
+        ``(positions, values)``: (N, 3) integer voxel indices (as floats) and (N,) peak values, strongest first.
+        :func:`decode` refines them: the centroid (:func:`_refine`) to chain and name them, the parabola
+        (:func:`parabola_peak`) for the centres it reports.
     """
     h = np.asarray(heatmap, dtype=np.float32)
     size = max(3, 2 * int(np.floor(radius_vox)) + 1)
@@ -251,8 +253,7 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tupl
         if all(np.linalg.norm(p - q) >= radius_vox for q in kept):
             kept.append(p)
             kept_vals.append(float(vals[i]))
-    refined = [_refine(h, p) for p in kept]
-    return np.array(refined, dtype=np.float64).reshape(-1, 3), np.array(kept_vals, dtype=np.float64)
+    return np.array(kept, dtype=np.float64).reshape(-1, 3), np.array(kept_vals, dtype=np.float64)
 
 
 def _refine(h: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -264,6 +265,30 @@ def _refine(h: np.ndarray, p: np.ndarray) -> np.ndarray:
         return p
     grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij"), -1)
     return (grid * block[..., None]).reshape(-1, 3).sum(0) / block.sum()
+
+
+def parabola_peak(h: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Sub-voxel position of an integer peak: per axis, the vertex of the parabola through the logarithms of the
+    peak and its two neighbours (exact for a Gaussian; through the raw values where a neighbour is not positive),
+    at most half a voxel from the peak. Along an axis where the peak lies on the grid's edge, the centroid of
+    :func:`_refine`.
+
+    The network's peaks are about two voxels wide, so the 3x3x3 centroid recovers only about a sixth of the offset
+    (``benchmarks/README.md``, "Peaks refined by a parabola").
+    """
+    i = np.asarray(p, dtype=int)
+    out = _refine(h, np.asarray(p, dtype=np.float64)).astype(np.float64)
+    for axis in range(3):
+        if i[axis] == 0 or i[axis] == h.shape[axis] - 1:
+            continue
+        step = np.eye(3, dtype=int)[axis]
+        a, b, c = (float(h[tuple(i + k * step)]) for k in (-1, 0, 1))
+        if min(a, b, c) > 0:
+            a, b, c = np.log(a), np.log(b), np.log(c)
+        curvature = a - 2 * b + c
+        offset = 0.5 * (a - c) / curvature if curvature < 0 else 0.0
+        out[axis] = i[axis] + float(np.clip(offset, -0.5, 0.5))
+    return out
 
 
 def build_chain(positions_mm: np.ndarray, scores: np.ndarray, config: DecodeConfig | None = None) -> list[int]:
@@ -609,7 +634,10 @@ def decode(
         return Decoding([], [f"the detection heatmap peaks at {strongest:.3f}, below min_detection "
                              f"{cfg.min_detection:g}; min_detection=null (`--decode min_detection=null`) turns "
                              "this check off"], False, None)
-    pos, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
+    peaks, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
+    # chain, anchor and names are decided on the centroids; the parabola gives only the reported centres
+    pos = np.array([_refine(det, p) for p in peaks]).reshape(-1, 3)
+    centres = np.array([parabola_peak(det, p) for p in peaks]).reshape(-1, 3)
     warnings: list[str] = []
     anchor_pos, anchor_value, at_edge = None, 0.0, False
     if s1_map is not None:
@@ -622,12 +650,12 @@ def decode(
             anchor_pos = _refine(s1, np.array(peak, dtype=np.float64))
             near = np.linalg.norm(pos - anchor_pos, axis=1) * spacing_mm if len(pos) else np.zeros(0)
             if not len(near) or near.min() > cfg.s1_match_mm:
-                pos = np.vstack([pos, anchor_pos[None]])
+                pos, centres = np.vstack([pos, anchor_pos[None]]), np.vstack([centres, anchor_pos[None]])
                 vals = np.append(vals, float(s1[peak]))
     known = [(anatomy.level(name).name, np.asarray(v, dtype=np.float64)) for name, v in known]
     for _, v in known:  # a known vertebra the peaks missed becomes a candidate, sure enough to join the chain
         if not len(pos) or np.linalg.norm(pos - v, axis=1).min() * spacing_mm > cfg.known_match_mm:
-            pos, vals = np.vstack([pos, v[None]]), np.append(vals, 1.0)
+            pos, centres, vals = np.vstack([pos, v[None]]), np.vstack([centres, v[None]]), np.append(vals, 1.0)
     if not len(pos):
         return Decoding([], [f"the detection heatmap peaks at {strongest:.2f}, below peak_threshold "
                              f"{cfg.peak_threshold:g}"], False, None)
@@ -695,5 +723,5 @@ def decode(
     confidence = map_confidence(np.sqrt(np.clip(cval, 0, 1)) * probability, cfg.confidence_map)
     if uncovered and cfg.uncovered_confidence is not None:
         confidence = np.minimum(confidence, cfg.uncovered_confidence)
-    points = [DecodedPoint(name, p, float(c)) for name, p, c in zip(named.names, cpos, confidence)]
+    points = [DecodedPoint(name, p, float(c)) for name, p, c in zip(named.names, centres[chain], confidence)]
     return Decoding(points, warnings, named.anchored, named.variant)

@@ -127,9 +127,9 @@ def test_with_levels_keeps_shared_channels_and_starts_new_ones_at_zero():
     with torch.no_grad():
         (lv_old, s1_old), (lv_new, s1_new) = net.eval()(x), grown.eval()(x)
     assert torch.equal(s1_old, s1_new)
-    for name in ("L5", "S1", ANY_CHANNEL):
-        assert torch.equal(lv_new[0, grown.config.channel_names.index(name)],
-                           lv_old[0, net.config.channel_names.index(name)])
+    for name in ("L5", "S1", ANY_CHANNEL):  # equal up to the summation order of the head (seen: 2e-8)
+        assert torch.allclose(lv_new[0, grown.config.channel_names.index(name)],
+                              lv_old[0, net.config.channel_names.index(name)], rtol=0, atol=1e-6)
     for name in ("L3", "S2"):
         assert not lv_new[0, grown.config.channel_names.index(name)].any()
     assert with_levels(net, ("S1", "L4", "L5")) is net
