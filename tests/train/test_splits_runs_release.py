@@ -1,4 +1,4 @@
-"""Training fixes of QA pass 29: split files, divergence, fallback checkpoints, --overwrite, release data folders,
+"""Training inputs and runs: split files, divergence, fallback checkpoints, --overwrite, release data folders,
 starting weights, unlabelled levels, extra landmarks, disc cuts of variant spines and per-subset rows."""
 
 import json

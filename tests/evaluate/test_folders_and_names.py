@@ -1,4 +1,4 @@
-"""Evaluation defects of QA pass 29: nested folders, markups confidence, SCT names, cut vertebrae in a thin slab,
+"""Evaluation inputs: nested folders, markups confidence, SCT names, cut vertebrae in a thin slab,
 Dice with tissue ids, a file given for a folder."""
 
 from __future__ import annotations
