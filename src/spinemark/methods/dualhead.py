@@ -33,10 +33,10 @@ from spinemark.volume import Volume, check_volume, isotropic_geometry
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = "dualhead_v13.pt"
+"""File name of the shipped default weights in ``spinemark/weights/``."""
 MAX_GRID_VOXELS = 40_000_000
 """Largest model grid a scan may resample to (1200 x 600 x 500 mm at 3 mm is 13 million voxels): beyond it the
 heatmaps alone would take gigabytes, so a scan upsampled from a coarse grid is refused before any work."""
-"""File name of the shipped default weights in ``spinemark/weights/``."""
 
 
 def default_weights_path() -> Path:
