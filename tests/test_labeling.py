@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from spinemark import anatomy
-from spinemark.labeling import (DecodeConfig, build_chain, decode, find_peaks, map_confidence, name_chain,
-                                parabola_peak)
+from spinemark.labeling import DecodeConfig, build_chain, decode, find_peaks, map_confidence, name_chain, parabola_peak
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
