@@ -115,12 +115,23 @@ def test_resample_isotropic_keeps_extent():
     assert np.allclose(corner_old, corner_new)
 
 
+def _box_reference(data, m, shape, order=1):
+    """ndimage's resampling with edge values extended, then zero outside the input's box (half a voxel beyond the
+    outer centres), each voxel's input coordinate computed directly."""
+    out = ndimage.affine_transform(data, m[:3, :3], offset=m[:3, 3], output_shape=shape, order=order, mode="nearest",
+                                   prefilter=False)
+    c = np.tensordot(m[:3, :3], np.indices(shape).astype(float), axes=1) + m[:3, 3].reshape(3, 1, 1, 1)
+    inside = np.all((c >= -0.5 - 1e-6) & (c <= np.reshape(data.shape, (3, 1, 1, 1)) - 0.5 + 1e-6), axis=0)
+    return np.where(inside, out, 0.0)
+
+
 @pytest.mark.parametrize("shape,spacing,iso", [((60, 57, 11), (-0.6, 0.6, 4.0), 3.0),
                                                 ((12, 13, 9), (3.0, 3.0, 3.0), 2.0),
                                                 ((20, 25, 9), (0.9, 2.2, 5.0), 1.0)])
 def test_axis_aligned_fast_path_equals_general_resampling(shape, spacing, iso):
     """Smoothing + linear resampling between axis-aligned grids (one matrix per axis) gives what ndimage's
-    gaussian_filter + affine_transform give, edges included (zero outside the input, reflect for the filter)."""
+    gaussian_filter + affine_transform give, edges included (edge values within the image's box, zero outside it,
+    reflect for the filter)."""
     affine = np.diag([*spacing, 1.0])
     affine[:3, 3] = (-10, 5, 3)
     vol = Volume((np.random.default_rng(0).random(shape) * 1000).astype(np.float32), affine)
@@ -128,8 +139,7 @@ def test_axis_aligned_fast_path_equals_general_resampling(shape, spacing, iso):
     factor = iso / np.abs(spacing)
     sigma = np.where(factor > 1.2, 0.4 * factor, 0.0)
     m = np.linalg.inv(affine) @ target.affine
-    expected = ndimage.affine_transform(ndimage.gaussian_filter(vol.data, sigma), m[:3, :3], offset=m[:3, 3],
-                                        output_shape=target.shape, order=1, mode="constant", prefilter=False)
+    expected = _box_reference(ndimage.gaussian_filter(vol.data, sigma), m, target.shape)
     got = resample(vol, iso, antialias=True)
     assert got.shape == expected.shape and got.data.dtype == np.float32
     assert np.abs(got.data - expected).max() < 1e-3  # float rounding on values up to 1000
@@ -138,9 +148,25 @@ def test_axis_aligned_fast_path_equals_general_resampling(shape, spacing, iso):
     shift[0, 3] = 2
     plane = Geometry((1, *target.shape[1:]), target.affine @ shift)
     m = np.linalg.inv(affine) @ plane.affine
-    expected = ndimage.affine_transform(vol.data, m[:3, :3], offset=m[:3, 3], output_shape=plane.shape, order=1,
-                                        mode="constant", prefilter=False)
-    assert np.abs(resample_to(vol, plane).data - expected).max() < 1e-3
+    assert np.abs(resample_to(vol, plane).data - _box_reference(vol.data, m, plane.shape)).max() < 1e-3
+
+
+def test_thick_slices_resampled_finer_keep_their_outer_slices():
+    """4 mm slices on a 3 mm grid: the first and last 3 mm slices lie between the outer slice centres and the image's
+    edge; they take the edge slices' values, not zero (ndimage's 'constant' mode gave zero there)."""
+    affine = np.diag([4.0, 1.0, 1.0, 1.0])
+    vol = Volume(np.full((12, 6, 6), 7.0, np.float32), affine)  # 48 x 6 x 6 mm: 16 x 2 x 2 voxels of 3 mm
+    iso = resample(vol, 3.0)
+    assert iso.shape == (16, 2, 2) and np.allclose(iso.data, 7.0, atol=1e-5)
+    # the general path (a grid turned by 90 degrees about z, the same voxel centres) agrees
+    turned = np.array([[0.0, 3, 0, -0.5], [3, 0, 0, 1], [0, 0, 3, 1], [0, 0, 0, 1]])
+    assert np.allclose(resample_to(vol, Geometry((2, 16, 2), turned)).data, 7.0, atol=1e-5)
+    # a grid beyond the box is zero on either path
+    outside = np.diag([3.0, 3, 3, 1])
+    outside[0, 3] = 60.0
+    assert not resample_to(vol, Geometry((2, 2, 2), outside)).data.any()
+    outside[:2, :2] = [[0, 3], [3, 0]]
+    assert not resample_to(vol, Geometry((2, 2, 2), outside)).data.any()
 
 
 def test_crop_moves_affine():

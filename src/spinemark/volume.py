@@ -191,9 +191,12 @@ def resample_to(volume: Volume, target: Geometry, order: int = 1, cval: float = 
 
     ``order=0`` (nearest) for label maps, 1 (linear) or 3 (cubic) for images. ``smooth_sigma`` (voxels of
     ``volume``, one per axis) applies a Gaussian filter first (ndimage's ``gaussian_filter``, 'reflect' edges):
-    anti-aliasing before downsampling. Linear resampling between axis-aligned grids (the usual case: isotropic
-    resampling, QC slices) runs as one small matrix product per axis, several times faster than the general path
-    and equal to it up to float rounding.
+    anti-aliasing before downsampling. A sample within the image's box (up to half a voxel beyond its outer voxel
+    centres) takes the value of the nearest edge; one outside the box is ``cval``. (ndimage's 'constant' mode gives
+    ``cval`` already beyond the outer centres: with slices thicker than the target spacing the first and last target
+    slices along that axis came out black although the image covers them.) Linear resampling between axis-aligned
+    grids (the usual case: isotropic resampling, QC slices) runs as one small matrix product per axis, several times
+    faster than the general path and equal to it up to float rounding.
     """
     m = np.linalg.inv(volume.affine) @ np.asarray(target.affine)
     data = volume.data
@@ -207,21 +210,47 @@ def resample_to(volume: Volume, target: Geometry, order: int = 1, cval: float = 
         if np.any(sigma > 0):
             data = ndimage.gaussian_filter(data, sigma)
         out = ndimage.affine_transform(
-            data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(target.shape), order=order, mode="constant",
-            cval=cval, prefilter=order > 1,
+            data, m[:3, :3], offset=m[:3, 3], output_shape=tuple(target.shape), order=order, mode="nearest",
+            prefilter=order > 1,
         )
+        out[~_inside_box(m, tuple(target.shape), data.shape)] = cval
     return Volume(out, np.asarray(target.affine, dtype=np.float64), volume.source)
 
 
+BOX_TOLERANCE = 1e-6
+"""Voxels beyond the half-voxel border of an image's box that still count as inside (float rounding of affines)."""
+
+
+def _inside_box(m: np.ndarray, shape: tuple[int, ...], in_shape: tuple[int, ...]) -> np.ndarray:
+    """Which voxels of an output grid of ``shape`` fall within the box of an input grid of ``in_shape`` (index map
+    ``m``, output index -> input index): up to half a voxel beyond the input's outer voxel centres."""
+    lo = -0.5 - BOX_TOLERANCE
+    hi = np.asarray(in_shape, dtype=np.float64)[:, None] - 0.5 + BOX_TOLERANCE
+    yz = np.indices(shape[1:]).reshape(2, -1).astype(np.float64)
+    inside = np.empty(shape, dtype=bool)
+    for i in range(shape[0]):  # a slab at a time: the coordinates of every voxel at once would take gigabytes
+        c = m[:3, :3] @ np.vstack([np.full(yz.shape[1], float(i)), yz]) + m[:3, 3:4]
+        inside[i] = np.all((c >= lo) & (c <= hi), axis=0).reshape(shape[1:])
+    return inside
+
+
 def _axis_operator(n_in: int, n_out: int, scale: float, offset: float, sigma: float) -> np.ndarray:
-    """The (n_out, n_in) matrix of Gaussian smoothing (``sigma`` voxels, 'reflect' edges) then linear sampling at
-    input index ``scale * i + offset``, zero outside the input: ndimage's own 1D operations applied to the identity,
-    so edges behave exactly as in :func:`ndimage.affine_transform`."""
+    """The (n_out, n_in) matrix of Gaussian smoothing (``sigma`` voxels, ndimage's 'reflect' edges) then linear
+    sampling at input index ``scale * i + offset``: the nearest edge value within half a voxel beyond the outer
+    centres (the image's box), zero beyond it."""
     op = np.eye(n_in)
     if sigma > 0:
         op = ndimage.gaussian_filter1d(op, sigma, axis=0)
-    return ndimage.affine_transform(op, [scale, 1.0], offset=[offset, 0.0], output_shape=(n_out, n_in), order=1,
-                                    mode="constant")
+    x = scale * np.arange(n_out) + offset
+    rows = np.nonzero((x >= -0.5 - BOX_TOLERANCE) & (x <= n_in - 0.5 + BOX_TOLERANCE))[0]
+    x = np.clip(x[rows], 0.0, n_in - 1.0)
+    lo = np.clip(np.floor(x).astype(int), 0, max(n_in - 2, 0))
+    w = x - lo
+    sample = np.zeros((n_out, n_in))
+    np.add.at(sample, (rows, lo), 1.0 - w)
+    if n_in > 1:
+        np.add.at(sample, (rows, lo + 1), w)
+    return sample @ op
 
 
 def _separable_linear(data: np.ndarray, scale, offset, shape, sigma) -> np.ndarray:
