@@ -131,3 +131,21 @@ def benchmark_script(relpath: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def write_landmarks(path: Path, lms) -> None:
+    """Write landmarks as a spinemark ``.landmarks.json`` file, creating its folder."""
+    import json
+
+    from spinemark.io.writers import landmarks_to_dict
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(landmarks_to_dict(lms)))
+
+
+def write_mask(path: Path, labels, affine) -> None:
+    """Write a label map as NIfTI bytes (spinemark's writer), creating its folder."""
+    from spinemark.io.writers import nifti_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(nifti_bytes(labels, affine))

@@ -3,53 +3,39 @@ Dice with tissue ids, a file given for a folder."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from eval_fakes import column, labelled_volume
 
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, write_landmarks, write_mask
 from spinemark.errors import InputError
 from spinemark.evaluate import dice_per_level, find_pairs, pair_key
 from spinemark.evaluate.report import cut_vertebrae
 from spinemark.io.writers import (
-    landmarks_to_dict,
     landmarks_to_slicer_markups,
-    nifti_bytes,
     slicer_markups_to_landmarks,
 )
 from spinemark.landmarks import Landmark, Landmarks
 
 
-def _write_lms(path, lms):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(landmarks_to_dict(lms)))
-
-
-def _write_mask(path, labels, affine):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(nifti_bytes(labels, affine))
-
-
 def test_a_prediction_folder_inside_the_truth_folder_is_not_searched_for_truths(tmp_path):
     vol, labels, _ = labelled_volume()
     data = tmp_path / "data"
-    _write_mask(data / "A_seg-vert_msk.nii.gz", labels, vol.affine)
-    _write_lms(data / "preds" / "A_img.landmarks.json", column())
+    write_mask(data / "A_seg-vert_msk.nii.gz", labels, vol.affine)
+    write_landmarks(data / "preds" / "A_img.landmarks.json", column())
     pairs, errors = find_pairs(data / "preds", data)
     assert [(p.key, p.pred.name, p.truth.name) for p in pairs] == [
         ("A", "A_img.landmarks.json", "A_seg-vert_msk.nii.gz")] and errors == []
     # and a truth folder inside the prediction folder is not searched for predictions
-    _write_lms(tmp_path / "p" / "B.landmarks.json", column())
-    _write_lms(tmp_path / "p" / "truth" / "B.landmarks.json", column())
+    write_landmarks(tmp_path / "p" / "B.landmarks.json", column())
+    write_landmarks(tmp_path / "p" / "truth" / "B.landmarks.json", column())
     pairs, errors = find_pairs(tmp_path / "p", tmp_path / "p" / "truth")
     assert [(p.key, p.pred.parent.name, p.truth.parent.name) for p in pairs] == [("B", "p", "truth")] and errors == []
 
 
 def test_a_file_given_for_a_folder_is_named_a_file(tmp_path):
-    _write_lms(tmp_path / "p" / "A.landmarks.json", column())
-    _write_lms(tmp_path / "t" / "A.landmarks.json", column())
+    write_landmarks(tmp_path / "p" / "A.landmarks.json", column())
+    write_landmarks(tmp_path / "t" / "A.landmarks.json", column())
     with pytest.raises(InputError, match="is a file: give the prediction folder that holds it"):
         find_pairs(tmp_path / "p" / "A.landmarks.json", tmp_path / "t")
     with pytest.raises(InputError, match="is a file: give the truth folder that holds it"):
@@ -76,19 +62,19 @@ def test_pair_key_strips_every_label_map_name(name, key):
 
 def test_an_sct_label_map_pairs_with_its_images_prediction_not_the_image(tmp_path):
     vol, labels, truth = labelled_volume()
-    _write_lms(tmp_path / "p" / "t2.landmarks.json", truth)
-    _write_mask(tmp_path / "t" / "t2.nii.gz", vol.data, vol.affine)  # the image: never the truth beside a mask
-    _write_mask(tmp_path / "t" / "t2_seg-manual_labeled.nii.gz", labels, vol.affine)
+    write_landmarks(tmp_path / "p" / "t2.landmarks.json", truth)
+    write_mask(tmp_path / "t" / "t2.nii.gz", vol.data, vol.affine)  # the image: never the truth beside a mask
+    write_mask(tmp_path / "t" / "t2_seg-manual_labeled.nii.gz", labels, vol.affine)
     pairs, errors = find_pairs(tmp_path / "p", tmp_path / "t")
     assert [(p.key, p.truth.name) for p in pairs] == [("t2", "t2_seg-manual_labeled.nii.gz")] and errors == []
-    _write_mask(tmp_path / "t" / "t2_seg-manual.nii.gz", labels, vol.affine)  # two masks of t2: which one?
+    write_mask(tmp_path / "t" / "t2_seg-manual.nii.gz", labels, vol.affine)  # two masks of t2: which one?
     pairs, errors = find_pairs(tmp_path / "p", tmp_path / "t")
     assert pairs == [] and len(errors) == 1 and "shared by" in errors[0]
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "sct_testing_data").is_dir(), reason="shared data absent")
 def test_sct_t1_mask_pairs_with_the_t1_prediction(tmp_path):
-    _write_lms(tmp_path / "t1w.landmarks.json", column(("C3",)))
+    write_landmarks(tmp_path / "t1w.landmarks.json", column(("C3",)))
     pairs, errors = find_pairs(tmp_path, SHARED_DATA / "sct_testing_data" / "t1")
     assert [(p.key, p.truth.name) for p in pairs] == [("t1w", "t1w_seg-manual.nii.gz")] and errors == []
 

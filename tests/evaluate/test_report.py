@@ -8,21 +8,12 @@ import numpy as np
 import pytest
 from eval_fakes import LUMBAR, column, labelled_volume
 
+from helpers import write_landmarks, write_mask
 from spinemark.errors import InputError, OutputError
 from spinemark.evaluate import evaluate_dirs, evaluate_pair, find_pairs, pair_key
 from spinemark.evaluate.report import REPORT_FILES, load_truth
-from spinemark.io.writers import landmarks_to_dict, landmarks_to_slicer_markups, nifti_bytes
+from spinemark.io.writers import landmarks_to_slicer_markups
 from spinemark.landmarks import Landmark, Landmarks
-
-
-def _write_lms(path, lms):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(landmarks_to_dict(lms)))
-
-
-def _write_mask(path, labels, affine):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(nifti_bytes(labels, affine))
 
 
 @pytest.mark.parametrize("name,key", [
@@ -36,14 +27,14 @@ def test_pair_key(name, key):
 def test_find_pairs_prefers_masks_and_reports_unpaired(tmp_path):
     vol, labels, truth = labelled_volume()
     pred, tru = tmp_path / "pred", tmp_path / "truth"
-    _write_lms(pred / "A_img.landmarks.json", truth)
+    write_landmarks(pred / "A_img.landmarks.json", truth)
     (pred / "A_img.csv").parent.mkdir(exist_ok=True)
     (pred / "A_img.csv").write_text("ignored")
-    _write_lms(pred / "B.landmarks.json", truth)  # no truth
-    _write_mask(tru / "A_seg-vert_msk.nii.gz", labels, vol.affine)
-    _write_mask(tru / "A_img.nii.gz", vol.data, vol.affine)  # the image beside its mask: not used
+    write_landmarks(pred / "B.landmarks.json", truth)  # no truth
+    write_mask(tru / "A_seg-vert_msk.nii.gz", labels, vol.affine)
+    write_mask(tru / "A_img.nii.gz", vol.data, vol.affine)  # the image beside its mask: not used
     (tru / "A_ctd.json").write_text("{}")
-    _write_mask(tru / "C_msk.nii.gz", labels, vol.affine)  # no prediction
+    write_mask(tru / "C_msk.nii.gz", labels, vol.affine)  # no prediction
     pairs, errors = find_pairs(pred, tru)
     assert [(p.key, p.pred and p.pred.name, p.truth.name) for p in pairs] == [
         ("A", "A_img.landmarks.json", "A_seg-vert_msk.nii.gz"), ("C", None, "C_msk.nii.gz")]  # C: all missed
@@ -57,42 +48,42 @@ def test_find_pairs_prefers_masks_and_reports_unpaired(tmp_path):
 
 
 def test_ambiguous_key_is_reported(tmp_path):
-    _write_lms(tmp_path / "p" / "X.landmarks.json", column())
-    _write_lms(tmp_path / "p" / "sub" / "X_img.landmarks.json", column())
-    _write_lms(tmp_path / "t" / "X.landmarks.json", column())
+    write_landmarks(tmp_path / "p" / "X.landmarks.json", column())
+    write_landmarks(tmp_path / "p" / "sub" / "X_img.landmarks.json", column())
+    write_landmarks(tmp_path / "t" / "X.landmarks.json", column())
     pairs, errors = find_pairs(tmp_path / "p", tmp_path / "t")
     assert pairs == [] and any("shared by" in e and "X_img.landmarks.json" in e for e in errors)
 
 
 def test_truth_from_mask_and_markups(tmp_path):
     vol, labels, truth = labelled_volume()
-    _write_mask(tmp_path / "m_seg.nii.gz", labels, vol.affine)
+    write_mask(tmp_path / "m_seg.nii.gz", labels, vol.affine)
     got = load_truth(tmp_path / "m_seg.nii.gz")
     assert got.names == list(LUMBAR)
     assert np.allclose(got.positions_mm, truth.positions_mm)
     (tmp_path / "m.mrk.json").write_text(json.dumps(landmarks_to_slicer_markups(truth)))
     assert np.allclose(load_truth(tmp_path / "m.mrk.json").positions_mm, truth.positions_mm, atol=1e-3)
-    _write_mask(tmp_path / "f_seg.nii.gz", labels.astype(np.float32) + 0.5, vol.affine)
+    write_mask(tmp_path / "f_seg.nii.gz", labels.astype(np.float32) + 0.5, vol.affine)
     with pytest.raises(InputError, match="f_seg.nii.gz.*not integers"):
         load_truth(tmp_path / "f_seg.nii.gz")
     # an intensity image given as truth, and a label no vertebra or disc has (127: below the coccyx), name the truth
     scan = np.random.default_rng(0).integers(0, 255, labels.shape).astype(np.uint8)
-    _write_mask(tmp_path / "scan.nii.gz", scan, vol.affine)
+    write_mask(tmp_path / "scan.nii.gz", scan, vol.affine)
     with pytest.raises(InputError, match="scan.nii.gz.*not a label image: 25[0-9] different"):
         load_truth(tmp_path / "scan.nii.gz")
-    _write_mask(tmp_path / "co_seg.nii.gz", np.where(labels > 0, 127, 0).astype(np.uint8), vol.affine)
+    write_mask(tmp_path / "co_seg.nii.gz", np.where(labels > 0, 127, 0).astype(np.uint8), vol.affine)
     with pytest.raises(InputError, match="co_seg.nii.gz.*no vertebra or disc label"):
         load_truth(tmp_path / "co_seg.nii.gz")
 
 
 def test_evaluate_pair_oracle_and_shift(tmp_path):
     vol, labels, truth = labelled_volume()
-    _write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
-    _write_lms(tmp_path / "o.landmarks.json", truth)
+    write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
+    write_landmarks(tmp_path / "o.landmarks.json", truth)
     assert evaluate_pair(tmp_path / "o.landmarks.json", tmp_path / "t_seg.nii.gz").score.identification_rate == 1.0
     names = truth.names
     shifted = Landmarks([Landmark(n, truth.points[i + 1].position_mm) for i, n in enumerate(names[:-1])])
-    _write_lms(tmp_path / "s.landmarks.json", shifted)
+    write_landmarks(tmp_path / "s.landmarks.json", shifted)
     s = evaluate_pair(tmp_path / "s.landmarks.json", tmp_path / "t_seg.nii.gz").score
     assert s.identification_rate == 0.0 and s.n_fp == 4
     with pytest.raises(InputError, match="o.landmarks.json: the truth is the prediction file itself"):
@@ -103,10 +94,10 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     vol, labels, truth = labelled_volume()
     pred, tru, out = tmp_path / "pred", tmp_path / "truth", tmp_path / "out"
     for k in ("A", "B"):
-        _write_mask(tru / f"{k}_seg-vert_msk.nii.gz", labels, vol.affine)
-    _write_lms(pred / "A_img.landmarks.json", Landmarks([*truth.points, Landmark("S1", (0, 0, -200))], truth.geometry))
+        write_mask(tru / f"{k}_seg-vert_msk.nii.gz", labels, vol.affine)
+    write_landmarks(pred / "A_img.landmarks.json", Landmarks([*truth.points, Landmark("S1", (0, 0, -200))], truth.geometry))
     (pred / "B_img.landmarks.json").write_text("{not json")  # unreadable: reported, every vertebra of B missed
-    _write_lms(pred / "Z.landmarks.json", truth)  # unpaired
+    write_landmarks(pred / "Z.landmarks.json", truth)  # unpaired
     seen = []
     summary = evaluate_dirs(pred, tru, out, progress=lambda it: (seen.append(1), it)[1])
     assert seen and summary.n_scored == 2 and len(summary.scans) == 2  # a broken file cannot raise the figures
@@ -128,7 +119,7 @@ def test_evaluate_dirs_end_to_end(tmp_path):
         evaluate_dirs(pred, tru, out)
     assert evaluate_dirs(pred, tru, out, overwrite=True).n_scored == 2
     # a truth whose prediction is missing (a failed prediction writes nothing) counts every vertebra missed
-    _write_mask(tru / "C_seg-vert_msk.nii.gz", labels, vol.affine)
+    write_mask(tru / "C_seg-vert_msk.nii.gz", labels, vol.affine)
     summary = evaluate_dirs(pred, tru, out, overwrite=True)
     assert summary.n_scored == 3 and summary.metrics["identification_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert any("C_seg-vert_msk.nii.gz" in e and "counted as missed" in e for e in summary.errors)
@@ -144,12 +135,12 @@ def test_a_vertebra_cut_by_the_image_edge_is_left_out_of_a_label_image_truth(tmp
     assert cut_vertebrae(labels) == ["T12"]
     labels[166:170, 3:9, 2:6] = 25  # four of the seven rows of a body (L6) at the other edge: kept
     assert cut_vertebrae(labels) == ["T12"]
-    _write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
+    write_mask(tmp_path / "t_seg.nii.gz", labels, vol.affine)
     assert load_truth(tmp_path / "t_seg.nii.gz").names == ["T12", *LUMBAR, "L6"]
     cut = load_truth(tmp_path / "t_seg.nii.gz", drop_cut=True)
     assert cut.names == [*LUMBAR, "L6"] and cut.warnings == ["left out of the truth, cut by the image edge: T12"]
     t12 = vol.voxel_to_world((0, 5.5, 3.5))
-    _write_lms(tmp_path / "p.landmarks.json", Landmarks([*truth.points, Landmark("T12", t12)], truth.geometry))
+    write_landmarks(tmp_path / "p.landmarks.json", Landmarks([*truth.points, Landmark("T12", t12)], truth.geometry))
     result = evaluate_pair(tmp_path / "p.landmarks.json", tmp_path / "t_seg.nii.gz")
     assert result.score.n_fp == 0 and result.score.n_unverifiable == 1 and result.notes == cut.warnings
 
@@ -159,7 +150,7 @@ def test_a_label_image_of_discs_alone_gives_the_bodies_between_them(tmp_path):
 
     vol, labels, truth = labelled_volume(names=("L2", "L3", "L4", "L5"))  # used as disc labels: L2/L3 .. L5/S1
     discs = np.where(labels > 0, labels.astype(np.int32) + anatomy.DISC_OFFSET, 0).astype(np.uint8)
-    _write_mask(tmp_path / "d_seg.nii.gz", discs, vol.affine)
+    write_mask(tmp_path / "d_seg.nii.gz", discs, vol.affine)
     got = load_truth(tmp_path / "d_seg.nii.gz")
     assert got.discs().names == ["L2/L3", "L3/L4", "L4/L5", "L5/S1"]
     assert got.vertebrae().names == ["L3", "L4", "L5"]  # S1 would need the S1/S2 disc
