@@ -1,11 +1,11 @@
 """Which way the names of unanchored chains are off, by where along the spine the crop lies.
 
 Reads ``fov_results.csv`` files of ``benchmarks/fov_benchmark.py`` and, for every sample whose names no S1 anchored
-(its warning "S1 not detected"), finds the shift of the names given along the spine that names the labelled levels
-in view right (the check of ``benchmarks/runner_up.py``): 0 when they are right, +1 when they are one level too
-caudal (L1..L2 named L2..L3), -1 one level too cranial. Samples are grouped by the labelled level in the middle of
-the view (the cranial one of two middle ones), so that a pull towards some level shows as crops above it named too
-caudal and crops below it too cranial::
+(its warning "S1 not detected"), takes the benchmark's ``names_off``: how many levels the names given are off, judged
+by positions (:func:`spinemark.evaluate.fov.names_off`): 0 when the sample is subset-correct, +1 when the names are
+one level too caudal (L1..L2 named L2..L3), -1 one level too cranial. Samples are grouped by the labelled level in
+the middle of the view (the cranial one of two middle ones), so that a pull towards some level shows as crops above
+it named too caudal and crops below it too cranial::
 
     python benchmarks/naming_shift.py docs/benchmarks/fov_windows/fov_results.csv
 """
@@ -21,28 +21,17 @@ from spinemark import anatomy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fov_benchmark import read_results_rows  # noqa: E402
-from runner_up import SEQUENCE, names_right, shifted  # noqa: E402
 
 UNANCHORED = "S1 not detected"
 SHIFTS = (-2, -1, 0, 1, 2)
-
-
-def shift_of(predicted: list[str], in_view: set[str], labelled: set[str]) -> int | None:
-    """The shift (in levels, + caudal) that makes the names given right: 0 when they are; None when no shift in
-    :data:`SHIFTS` does, or a name lies outside the standard sequence (T13, L6)."""
-    if not predicted or any(n not in SEQUENCE for n in predicted):
-        return None
-    for s in sorted(SHIFTS, key=abs):
-        i = SEQUENCE.index(predicted[0]) - s
-        if 0 <= i < len(SEQUENCE) and names_right(shifted(predicted, SEQUENCE[i]), in_view, labelled):
-            return s
-    return None
+"""The columns of the table (any other shift, or none, counts as 'other')."""
 
 
 def read(path: Path) -> list[tuple[str, str, int | None]]:
-    """``(subset, middle labelled level in view, shift)`` of every unanchored sample with labelled levels in view."""
+    """``(subset, middle labelled level in view, names_off)`` of every unanchored sample with labelled levels in
+    view."""
     out = []
-    for r in read_results_rows(path, ("subset", "error", "warnings", "labelled_levels", "true_levels", "predicted")):
+    for r in read_results_rows(path, ("subset", "error", "warnings", "labelled_levels", "true_levels", "names_off")):
         if r["error"] or UNANCHORED not in r["warnings"]:
             continue
         labelled = set(r["labelled_levels"].split())
@@ -50,7 +39,7 @@ def read(path: Path) -> list[tuple[str, str, int | None]]:
         if not in_view:
             continue
         middle = in_view[(len(in_view) - 1) // 2]
-        out.append((r["subset"], middle, shift_of(r["predicted"].split(), set(in_view), labelled)))
+        out.append((r["subset"], middle, int(r["names_off"]) if r["names_off"] else None))
     return out
 
 
@@ -63,7 +52,8 @@ def table(rows: list[tuple[str, str, int | None]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for subset, middle in sorted(counts, key=lambda k: (k[0], anatomy.order(k[1]))):
         c = counts[(subset, middle)]
-        cells = [subset, middle, str(sum(c.values())), *(str(c[s]) for s in SHIFTS), str(c[None])]
+        other = sum(n for s, n in c.items() if s not in SHIFTS)
+        cells = [subset, middle, str(sum(c.values())), *(str(c[s]) for s in SHIFTS), str(other)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

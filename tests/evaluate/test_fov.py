@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_fakes import LUMBAR, FailingMethod, OracleMethod, labelled_volume
+from eval_fakes import LUMBAR, FailingMethod, OracleMethod, column, labelled_volume
 
 from helpers import benchmark_script
 from spinemark.evaluate.fov import (
@@ -19,6 +19,7 @@ from spinemark.evaluate.fov import (
     load_case,
     load_cases,
     make_variant,
+    names_off,
     results_calibration,
     rician_noise,
     run_fov_benchmark,
@@ -161,10 +162,12 @@ def test_benchmark_oracle_fp_and_failures():
     assert [r.variant for r in every] == (["full"] + ["random_k2"] * 4 + ["random_k4"] * 2) * 2
     assert len({r.box for r in every if r.variant == "random_k2"}) == 4
     assert every[0].row()["predicted"] == " ".join(LUMBAR) and every[1].row()["predicted"] == "L1 L2"
+    assert {r.row()["names_off"] for r in every} == {0}
     # a method that names every lumbar level whatever the crop: the cut-away ones are false positives
     res2 = run_fov_benchmark(OracleMethod(truth, crop_aware=False), cases, ["pelvic"], loader=loader)
     m = summarize_variants(res2)["X"]["pelvic"]
     assert m["identification_rate"] == 1.0 and m["n_fp"] == 6 and m["subset_accuracy"] == 0.0
+    assert res2[0].row()["names_off"] == ""
     # shifted by one level (10 mm spacing here): only L5, 10 mm below its own centre and nearest to it, stays identified
     res3 = run_fov_benchmark(OracleMethod(truth, shift_mm=(0, 0, -10)), cases, ["full"], loader=loader)
     assert summarize_variants(res3)["X"]["full"]["per_level"]["L5"]["identification_rate"] == 1.0
@@ -176,6 +179,27 @@ def test_benchmark_oracle_fp_and_failures():
     files = render_fov_report(res + res4, {"method": "oracle-test"})
     md = files["fov_report.md"].decode()
     assert "pelvic" in md and "unverifiable" in md and "boom" in md
+
+
+def test_names_off_is_judged_by_positions():
+    truth = column(("L1", "L2", "L3"))  # in view; L4, L5 labelled but cut away, L4 30 mm below L3
+    labelled = LUMBAR
+    at = truth.positions_mm
+
+    def pred(names, positions=at):
+        return Landmarks([Landmark(n, p) for n, p in zip(names, positions)])
+
+    assert names_off(pred(("L1", "L2", "L3")), truth, labelled) == 0
+    assert names_off(pred(("L2", "L3", "L4")), truth, labelled) == 1  # one level too caudal
+    assert names_off(pred(("T11", "T12", "L1")), truth, labelled) == -2  # two too cranial
+    assert names_off(pred(("T12", "L1", "L2", "L3"), [(0, 0, 30), *at]), truth, labelled) == 0  # unlabelled T12
+    # the names are right but the body cut at the crop's edge is named too (a labelled level cut away): no shift of
+    # the names makes it right, though names alone (L1..L3 all named) would call it right
+    assert names_off(pred(("L1", "L2", "L3", "L4"), [*at, (0, 0, -90)]), truth, labelled) is None
+    assert names_off(pred(("L2", "L3"), at[:2] + 25), truth, labelled) is None  # 25 mm away: beyond the radius
+    assert names_off(pred(("L1", "L6")), truth, labelled) is None  # outside the standard sequence
+    assert names_off(pred(("S4", "S5", "Co")), truth, labelled) is None  # further off than any shift tried
+    assert names_off(Landmarks([]), truth, labelled) is None
 
 
 def test_confidence_table_splits_confident_from_flagged_predictions():

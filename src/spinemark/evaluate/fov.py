@@ -36,7 +36,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -393,7 +393,8 @@ class VariantResult:
     """One (case, variant) of the benchmark: its score, and the method's error if it failed.
 
     ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted); ``warnings`` are
-    the prediction's; ``predicted`` the names of the predicted vertebrae, cranial to caudal.
+    the prediction's; ``predicted`` the names of the predicted vertebrae, cranial to caudal; ``names_off`` how many
+    levels those names are off (:func:`names_off`).
     """
 
     case: str
@@ -406,6 +407,7 @@ class VariantResult:
     confidence: float | None = None
     warnings: tuple[str, ...] = ()
     predicted: tuple[str, ...] = ()
+    names_off: int | None = None
 
     def row(self) -> dict:
         row = {"case": self.case, "subset": self.subset, "variant": self.variant, "seconds": round(self.seconds, 3)}
@@ -415,7 +417,35 @@ class VariantResult:
         row["error"] = self.error or ""
         row["warnings"] = " | ".join(self.warnings)
         row["predicted"] = " ".join(self.predicted)
+        row["names_off"] = "" if self.names_off is None else self.names_off
         return row
+
+
+NAME_SHIFTS = (0, 1, -1, 2, -2, 3, -3)
+"""Shifts :func:`names_off` tries, smallest first."""
+
+
+def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None) -> int | None:
+    """How many levels the names of a prediction are off along the spine, judged by positions.
+
+    The smallest shift ``s`` of :data:`NAME_SHIFTS` such that every predicted vertebra, renamed ``s`` levels
+    cranially along the standard sequence (``+1``: L1..L2 predicted as L2..L3), makes the sample subset-correct by
+    :func:`score_scan` (each vertebra in view within the radius of its own truth and closest to it, no labelled
+    level named where it is not): 0 when the names given are right. None when no shift does, nothing is predicted,
+    or a predicted name lies outside the standard sequence (T13, L6) or is moved off its ends.
+    """
+    seq = anatomy.standard_sequence(coccyx=True)
+    verts = pred.vertebrae()
+    if not len(verts) or any(n not in seq for n in verts.names):
+        return None
+    for s in NAME_SHIFTS:
+        index = [seq.index(n) - s for n in verts.names]
+        if min(index) < 0 or max(index) >= len(seq):
+            continue
+        moved = Landmarks([replace(p, name=seq[i]) for p, i in zip(verts, index)], verts.geometry)
+        if score_scan(moved, truth, labelled=labelled).subset_correct:
+            return s
+    return None
 
 
 def middle_vertebra(truth: Landmarks) -> Landmarks:
@@ -432,8 +462,6 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
     A method that raises scores as an empty prediction (every vertebra missed), and the error is
     kept, so a method that fails on hard inputs cannot look better for it.
     """
-    from spinemark.landmarks import Landmarks as _L
-
     t0 = time.perf_counter()
     err = None
     try:
@@ -441,13 +469,13 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
         pred, warnings = prediction.landmarks, tuple(prediction.warnings)
     except (SpinemarkError, ValueError, RuntimeError, KeyError, IndexError) as exc:
         log.warning("method failed on a %s sample: %s", sample.variant, exc)
-        pred, err, warnings = _L([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}", ()
+        pred, err, warnings = Landmarks([], sample.volume.geometry), f"{exc.__class__.__name__}: {exc}", ()
     dt = time.perf_counter() - t0
     verts = pred.vertebrae()
     conf = float(np.median([p.confidence for p in verts.points])) if len(verts) else None
     names = tuple(sorted(verts.names, key=anatomy.order))
     return VariantResult(case, subset, sample.variant, score_scan(verts, sample.truth, labelled=sample.labelled), dt,
-                         err, sample.box, conf, warnings, names)
+                         err, sample.box, conf, warnings, names, names_off(verts, sample.truth, sample.labelled))
 
 
 def confidence_outcomes(results: Sequence[VariantResult]) -> tuple[list[float], list[float]]:
