@@ -53,8 +53,8 @@ def table(bends: dict[str, list[float]], min_samples: int) -> tuple[str, dict[st
 
 
 def main(argv=None) -> int:
-    from spinemark.evaluate.fov import load_case, load_cases
     from spinemark.errors import SpinemarkError
+    from spinemark.evaluate.fov import load_case, load_cases
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset folder holding manifest.csv")
