@@ -4,18 +4,7 @@ import numpy as np
 import pytest
 
 from spinemark import anatomy
-from spinemark.labeling import (
-    BEND_CLIP,
-    DecodeConfig,
-    bend_log_ratios,
-    build_chain,
-    decode,
-    find_peaks,
-    map_confidence,
-    name_chain,
-    parabola_peak,
-    sagittal_bends,
-)
+from spinemark.labeling import DecodeConfig, build_chain, decode, find_peaks, map_confidence, name_chain, parabola_peak
 
 LEVELS = ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1", "S2", "S3"]
 SP = 3.0
@@ -259,61 +248,6 @@ def test_sequence_decoder_without_s1():
     dec = decode(maps, LEVELS, SP, any_map, None)
     assert [p.name for p in dec.points] == names and not dec.anchored
     assert all(0 < p.confidence <= 1 for p in dec.points)
-
-
-def _bent_chain(bends_deg, link=36.0):
-    """Points cranial to caudal in the sagittal plane (axes 1, 2: anterior, superior), each link turned by the next
-    bend (degrees) from the one above; the first link points straight down."""
-    pts, heading = [np.zeros(3)], -90.0
-    for k in range(len(bends_deg) + 1):
-        if k:
-            heading += bends_deg[k - 1]
-        step = link * np.array([0.0, np.cos(np.radians(heading)), np.sin(np.radians(heading))])
-        pts.append(pts[-1] + step)
-    return np.array(pts)
-
-
-def test_sagittal_bends_measure_the_turn_between_links_in_the_sagittal_plane():
-    pts = _bent_chain([-2.0, -8.0, -13.0])
-    assert np.allclose(sagittal_bends(pts)[1:-1], [-2.0, -8.0, -13.0]) and np.isnan(sagittal_bends(pts)[[0, -1]]).all()
-    # a lordosis (convex anteriorly) bends negatively: the chain first runs anterior, then posterior, going down
-    lordosis = np.array([[0, 0, 0], [0, 5, -35], [0, 7, -70], [0, 5, -105], [0, 0, -140]], float)
-    assert (sagittal_bends(lordosis)[1:-1] < 0).all()
-    assert np.allclose(sagittal_bends(lordosis + [[9, 0, 0], [-9, 0, 0], [0, 0, 0], [5, 0, 0], [0, 0, 0]]),
-                       sagittal_bends(lordosis), equal_nan=True)  # left-right offsets do not count
-    skip = np.array([False, False, False, False, True])  # a body cut by the edge: it and its neighbour unmeasured
-    assert np.isfinite(sagittal_bends(lordosis, skip)).tolist() == [False, True, True, False, False]
-    assert np.isnan(sagittal_bends(lordosis[:2])).all()
-
-
-def test_bend_log_ratios_favour_the_levels_that_bend_so():
-    names = ["L1", "L2", "L3", "L4", "L5", "S1"]
-    r = bend_log_ratios(np.array([np.nan, -1.8, -13.4, -34.1]), names)
-    assert (r[0] == 0).all() and (r[:, names.index("S1")] == 0).all()  # no bend, no table entry: no term
-    assert r[1].argmax() == names.index("L2") and r[2, names.index("L4")] > r[2, names.index("L2")] + 1
-    assert r[3, names.index("L5")] == BEND_CLIP and r[3, names.index("L2")] == -BEND_CLIP
-
-
-def test_the_bend_term_names_a_chain_the_level_maps_cannot():
-    levels = ["L1", "L2", "L3", "L4", "L5"]
-    ev = np.full((3, len(levels)), 0.5)  # the level channels say nothing
-    bends = np.array([np.nan, -13.4, np.nan])  # the middle body bends like L4
-    on = DecodeConfig(bend_weight=1.0)
-    assert name_chain(ev, levels, [36.0, 36.0], config=on, bends_deg=bends).names == ["L3", "L4", "L5"]
-    # the same chain bending like L2
-    assert name_chain(ev, levels, [36.0, 36.0], config=on, bends_deg=np.array([np.nan, -1.8, np.nan])).names[1] in (
-        "L1", "L2")
-    off = name_chain(ev, levels, [36.0, 36.0], config=DecodeConfig(), bends_deg=bends)
-    plain = name_chain(ev, levels, [36.0, 36.0])
-    assert off.names == plain.names and off.probability == plain.probability  # bend_weight None: no term
-    # in decode: the same maps, a chain drawn bending like L3..L5 or straight
-    cents = 10 + _bent_chain([-8.2, -13.4, -34.1]) / SP
-    cents[:, 2] += 70
-    flat = np.full((len(levels), 20, 40, 90), 0.0, np.float32)
-    any_map = _maps(cents, ["L1"] * 5, shape=(20, 40, 90), levels=["L1"])[0]
-    flat[:] = 0.5 * any_map
-    dec = decode(flat, levels, SP, any_map, None, DecodeConfig(bend_weight=1.0))
-    assert [p.name for p in dec.points][1:4] == ["L3", "L4", "L5"]
 
 
 def _consecutive(names):

@@ -218,17 +218,6 @@ REFERENCE_SPACING_MM = {
 }
 
 
-# The sagittal bend of the spine at a vertebra's centre (degrees between the links from the vertebra above and to the
-# one below, negative like the lumbar lordosis: ``spinemark.labeling.sagittal_bends``), mean and standard deviation
-# over the labelled centres of the 41 training-side scans of split spine_mri_v1 (36 VB3 subjects, 5 VB1 series read
-# one level down), levels with 4 or more bends; and every bend pooled (139). Made by ``python
-# benchmarks/chain_bends.py --data runs/spine-mri-vb1-s1 --subsets VB3,VB1 --cases <those 41 cases>``; T12, L1 and L5
-# from the 4..5 VB1 series alone.
-SAGITTAL_BEND_DEG = {"T12": (-0.5, 4.4), "L1": (-1.0, 4.0), "L2": (-1.8, 3.7), "L3": (-8.2, 4.3), "L4": (-13.4, 6.0),
-                     "L5": (-34.1, 8.7)}
-SAGITTAL_BEND_POOLED_DEG = (-8.1, 8.6)
-
-
 def reference_length_mm(upper: str, lower: str, sequence: tuple[str, ...]) -> float:
     """Reference adult distance from ``upper``'s body centre to ``lower``'s, summed along ``sequence`` (a
     :func:`standard_sequence`) over every vertebra between them, so that levels left out of a chain count."""

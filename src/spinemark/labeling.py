@@ -116,12 +116,6 @@ class DecodeConfig:
             towards the image); fewer than two links left: no check (one narrow disc shortens a link by a
             quarter). 0.7 flags 14 of 20 cervical phantoms and none of the real lumbar crops (training side,
             tuning, validation; ``benchmarks/README.md``, "Vertebrae smaller than the levels named"). None: never.
-        bend_weight: Weight of the sagittal bend of the chain at each node in the sequence decoder: a name with a
-            measured bend (:data:`spinemark.anatomy.SAGITTAL_BEND_DEG`) gains ``bend_weight`` times the log ratio of
-            the bend's likelihood under that name's normal distribution to its likelihood under the distribution of
-            every level pooled, clipped to +-:data:`BEND_CLIP`; other names gain nothing, nor do nodes at the chain's
-            ends or on or next to a body within ``edge_mm`` of the grid's end (:func:`sagittal_bends`). None: no
-            term.
         uncovered_confidence: Largest confidence of a vertebra on a chain that a coverage warning flags (every name
             below S1 with no S1 found, names beyond the levels the heatmaps cover, or ``min_size_ratio``): a
             confidence map is fitted on vertebrae inside the model's levels, and none of the inputs flagged so far had
@@ -151,7 +145,6 @@ class DecodeConfig:
     reference_gaps: bool = True
     known_match_mm: float = 20.0
     confidence_map: tuple[float, float] | None = None
-    bend_weight: float | None = None
     uncovered_confidence: float | None = 0.1
 
     def __post_init__(self):
@@ -382,55 +375,6 @@ def _viterbi(emis: np.ndarray, jumps: list[dict[int, float]]) -> tuple[np.ndarra
     return score, backs
 
 
-BEND_CLIP = 2.3
-"""Largest gain or loss (log units: a factor of 10) that the bend term gives one name at one node."""
-BEND_NOISE_DEG = 3.7
-"""Spread added to every bend distribution for the error of the centres found: about 0.95 mm per axis on links of
-36 mm moves a bend by sqrt(6) * 0.95 / 36 rad."""
-
-
-def sagittal_bends(positions, skip=None) -> np.ndarray:
-    """Signed angle (degrees) between the links into and out of each point of a chain, in the sagittal plane.
-
-    Args:
-        positions: (M, 3) points ordered cranial to caudal, axes 1 and 2 anterior and superior (world RAS mm, or
-            voxels of a RAS-aligned isotropic grid).
-        skip: (M,) True for nodes whose position is not trusted (a body cut by the image edge): their bend and
-            their neighbours' are NaN. None: none.
-
-    Returns:
-        (M,) bends, NaN at the chain's ends; negative where the chain bends like the lumbar lordosis.
-    """
-    pts = np.asarray(positions, dtype=np.float64).reshape(-1, 3)[:, 1:]
-    out = np.full(len(pts), np.nan)
-    if len(pts) >= 3:
-        u, w = pts[1:-1] - pts[:-2], pts[2:] - pts[1:-1]
-        out[1:-1] = np.degrees(np.arctan2(u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0], (u * w).sum(axis=1)))
-    if skip is not None:
-        bad = np.asarray(skip, bool)
-        out[bad | np.r_[False, bad[:-1]] | np.r_[bad[1:], False]] = np.nan
-    return out
-
-
-def bend_log_ratios(bends: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """(M, len(names)) log ratio of each node's bend's likelihood under each name to its likelihood under every level
-    pooled (:data:`spinemark.anatomy.SAGITTAL_BEND_DEG`, each spread widened by :data:`BEND_NOISE_DEG`), clipped to
-    +-:data:`BEND_CLIP`; 0 for a name with no measured bend and for a NaN bend."""
-
-    def log_normal(x, mean, sd):
-        sd = np.hypot(sd, BEND_NOISE_DEG)
-        return -0.5 * ((x - mean) / sd) ** 2 - np.log(sd)
-
-    b = np.asarray(bends, dtype=np.float64)
-    ref = log_normal(b, *anatomy.SAGITTAL_BEND_POOLED_DEG)
-    out = np.zeros((len(b), len(names)))
-    for k, name in enumerate(names):
-        if name in anatomy.SAGITTAL_BEND_DEG:
-            out[:, k] = np.clip(log_normal(b, *anatomy.SAGITTAL_BEND_DEG[name]) - ref, -BEND_CLIP, BEND_CLIP)
-    out[~np.isfinite(b)] = 0.0
-    return out
-
-
 def level_shares(evidence: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """Each node's level evidence normalised to a distribution over the channels (plus ``floor`` each).
 
@@ -459,7 +403,6 @@ def name_chain(
     config: DecodeConfig | None = None,
     edge_nodes: np.ndarray | None = None,
     known: Mapping[int, str] | None = None,
-    bends_deg: np.ndarray | None = None,
 ) -> ChainNames:
     """Name the nodes of a chain (cranial to caudal) by a sequence decoder over ordered labels.
 
@@ -474,8 +417,6 @@ def name_chain(
             spacing for gap detection; None: none.
         known: Node index -> name, for vertebrae whose names are known (given by a person); fixed like the
             S1 anchor, and over it for the same node.
-        bends_deg: (M,) the chain's sagittal bend at each node (:func:`sagittal_bends`), weighed by
-            :attr:`DecodeConfig.bend_weight`; None, or a weight of None: no bend term.
 
     Returns:
         The names, the probability of this naming among the alternatives, the variant
@@ -496,18 +437,12 @@ def name_chain(
     edge = np.zeros(m_nodes, bool) if edge_nodes is None else np.asarray(edge_nodes, bool)
     inner = ~(edge[:-1] | edge[1:])
     log_rel, log_floor = _log_shares(ev, cfg.emission_floor)
-    bend = None
-    if bends_deg is not None and cfg.bend_weight is not None:
-        names = anatomy.standard_sequence(n_thoracic=13, n_lumbar=6)  # every name of every variant
-        ratios = cfg.bend_weight * bend_log_ratios(bends_deg, names)
-        bend = {n: ratios[:, k] for k, n in enumerate(names)}
-    results, standard_names = _namings(log_rel, log_floor, col, fixed, _jump_options(links, cfg.gap_ratio, inner), cfg,
-                                       bend)
+    results, standard_names = _namings(log_rel, log_floor, col, fixed, _jump_options(links, cfg.gap_ratio, inner), cfg)
     if cfg.reference_gaps and results and m_nodes > 2:  # a second pass, gaps measured in reference spacings
         names, (_, variant) = max(results.items(), key=lambda kv: kv[1][0])
         seq = anatomy.standard_sequence(n_thoracic=variant[0], n_lumbar=variant[1])
         ref = np.array([anatomy.REFERENCE_SPACING_MM[(n, seq[seq.index(n) + 1])] for n in names[:-1]])
-        second = _namings(log_rel, log_floor, col, fixed, _jump_options(links / ref, cfg.gap_ratio, inner), cfg, bend)
+        second = _namings(log_rel, log_floor, col, fixed, _jump_options(links / ref, cfg.gap_ratio, inner), cfg)
         if second[0]:
             results, standard_names = second
     if not results:
@@ -529,9 +464,9 @@ def name_chain(
 
 
 def _namings(log_rel: np.ndarray, log_floor: np.ndarray, col: dict[str, int], fixed: dict[int, str],
-             jumps: list[dict[int, float]], cfg: DecodeConfig, bend: dict[str, np.ndarray] | None = None):
+             jumps: list[dict[int, float]], cfg: DecodeConfig):
     """Every naming the sequence decoder reaches, each with its best log-score and variant, and the namings that
-    standard anatomy also produces. ``bend``: name -> (M,) log-score each node gains by that name (the bend term)."""
+    standard anatomy also produces."""
     m_nodes = log_rel.shape[0]
     results: dict[tuple[str, ...], tuple[float, tuple[int, int]]] = {}
     standard_names: set[tuple[str, ...]] = set()
@@ -540,8 +475,6 @@ def _namings(log_rel: np.ndarray, log_floor: np.ndarray, col: dict[str, int], fi
         emis = np.empty((m_nodes, len(seq)))
         for k, name in enumerate(seq):
             emis[:, k] = log_rel[:, col[name]] if name in col else log_floor
-            if bend is not None:
-                emis[:, k] += bend[name]
         if any(name not in seq for name in fixed.values()):
             continue  # a fixed name this variant lacks (L6, T13, T12 with 11 thoracic, ...)
         for node, name in fixed.items():
@@ -749,10 +682,9 @@ def decode(
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
     top = level_maps.shape[3] - 1
     edge = (np.minimum(cpos[:, 2], top - cpos[:, 2]) * spacing_mm) <= cfg.edge_mm
-    bends = sagittal_bends(cpos, skip=edge)
     if fixed:
         try:
-            named = name_chain(evidence, levels, links, None, cfg, edge, known=fixed, bends_deg=bends)
+            named = name_chain(evidence, levels, links, None, cfg, edge, known=fixed)
         except ValueError as exc:
             given = ", ".join(f"{n} (vertebra {i + 1} of {len(cpos)} from the top)" for i, n in sorted(fixed.items()))
             raise KnownLevelError(f"no naming of the vertebrae found agrees with the known levels {given}: each "
@@ -763,14 +695,14 @@ def decode(
                             "known levels were followed")
     else:
         try:
-            named = name_chain(evidence, levels, links, anchor, cfg, edge, bends_deg=bends)
+            named = name_chain(evidence, levels, links, anchor, cfg, edge)
         except ValueError:
-            named = name_chain(evidence, levels, links, None, cfg, edge, bends_deg=bends)
+            named = name_chain(evidence, levels, links, None, cfg, edge)
             warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
                             "heatmaps")
         probability = named.probability
         if anchor is not None:
-            free = name_chain(evidence, levels, links, None, cfg, edge, bends_deg=bends)
+            free = name_chain(evidence, levels, links, None, cfg, edge)
             # the anchor is trusted as far as the S1 head is sure; otherwise the level heatmaps' odds of these names
             probability = (anchor_value * named.probability
                            + (1.0 - anchor_value) * free.alternatives.get(tuple(named.names), 0.0))
