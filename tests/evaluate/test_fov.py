@@ -14,6 +14,7 @@ from helpers import benchmark_script
 from spinemark.evaluate.fov import (
     DEFAULT_VARIANTS,
     Case,
+    VariantResult,
     coil_shading,
     expand_variants,
     load_case,
@@ -26,7 +27,13 @@ from spinemark.evaluate.fov import (
     summarize_variants,
     thick_slices,
 )
-from spinemark.evaluate.fov_report import calibration_table, confidence_table, render_fov_report, warnings_table
+from spinemark.evaluate.fov_report import (
+    calibration_table,
+    confidence_table,
+    names_off_table,
+    render_fov_report,
+    warnings_table,
+)
 from spinemark.evaluate.metrics import SUMMARY_COLUMNS
 from spinemark.io.writers import nifti_bytes
 from spinemark.landmarks import Landmark, Landmarks
@@ -253,7 +260,18 @@ def test_warnings_are_kept_per_sample_and_counted_by_kind():
     assert lines[2:] == ["| S1 not detected | 2 of 3 | 28.6% |",
                          "| the vertebrae look like none of the levels | 2 of 3 | 28.6% |"]
     assert warnings_table(clean) == "No warnings on the 1 samples."
-    assert "| S1 not detected | 2 of 3 |" in render_fov_report(clean + warned, {})["fov_report.md"].decode()
+    md = render_fov_report(clean + warned, {})["fov_report.md"].decode()
+    assert "| S1 not detected | 2 of 3 |" in md
+    assert "| full | 2 | 1 (50%) | 0 (0%) | 0 (0%) | 0 (0%) | 1 (50%) |" in md  # shifted: L1 has nothing left on it
+
+
+def test_names_off_table_counts_each_way_of_being_off():
+    results = [VariantResult("A", "X", "random_k2", None, names_off=o) for o in (0, 1, -1, 2, -3, None)]
+    results.append(VariantResult("B", "X", "full", None, names_off=0))
+    lines = names_off_table(results).splitlines()
+    assert lines[2] == "| random_k2 | 6 | 1 (17%) | 1 (17%) | 1 (17%) | 2 (33%) | 1 (17%) |"
+    assert lines[3] == "| full | 1 | 1 (100%) | 0 (0%) | 0 (0%) | 0 (0%) | 0 (0%) |"
+    assert lines[4].startswith("| **all** | 7 | 2 (29%) |")
 
 
 def _fake_dataset(root: Path):
