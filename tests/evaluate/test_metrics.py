@@ -85,6 +85,13 @@ def test_partially_labelled_rule():
     assert s3.true_names == ["L4", "L5"] and s3.labelled == list(LUMBAR)
     # without the labelled set, L1 would be unverifiable
     assert score_scan(pred3, crop_truth).outcome["L1"] == "unverifiable"
+    # a labelled body the crop shows in part (L3 just above it): named within the radius of its centre, no error
+    part = Landmarks([truth["L3"]])
+    pred4 = Landmarks([Landmark("L3", (0, 0, -70)), *crop_truth.points])
+    s4 = score_scan(pred4, crop_truth, labelled=LUMBAR, partial=part)
+    assert s4.outcome["L3"] == "unverifiable" and s4.subset_correct and s4.n_true == 2
+    far = Landmarks([Landmark("L3", (0, 0, -85)), *crop_truth.points])  # 25 mm off its centre: still an error
+    assert score_scan(far, crop_truth, labelled=LUMBAR, partial=part).outcome["L3"] == "fp"
 
 
 def test_an_unlabelled_name_is_judged_by_its_place_among_the_true_vertebrae():

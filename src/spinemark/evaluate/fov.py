@@ -26,7 +26,8 @@ centres; beyond the first or last labelled vertebra, half the neighbouring spaci
 Crops are made with :func:`spinemark.volume.crop`, so the affine moves with them and the true centres
 (taken from the full scan's mask, never recomputed on a cut vertebra) stay valid in world mm. Each
 variant's truth keeps the full scan's labelled levels, so a prediction of a labelled level that the crop
-cut away is a false positive (see :mod:`spinemark.evaluate.metrics`).
+cut away is a false positive (see :mod:`spinemark.evaluate.metrics`), unless the crop shows part of that body and
+the prediction lies near its centre (:func:`partial_in_view`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class VariantSample:
         truth: Labelled vertebral centres in view (world mm, from the full scan).
         labelled: The full scan's labelled levels.
         box: ``(start, stop)`` voxel box of a crop in the full scan's grid; ``None`` for uncropped variants.
+        partial: Labelled vertebrae the crop shows in part, their centres outside it (:func:`partial_in_view`).
     """
 
     variant: str
@@ -91,6 +93,7 @@ class VariantSample:
     truth: Landmarks
     labelled: tuple[str, ...]
     box: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    partial: Landmarks | None = None
 
 
 def expand_variants(names: Iterable[str]) -> list[str]:
@@ -285,7 +288,7 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         if sample is None:
             return None
         return VariantSample(variant, thick_slices(sample.volume, AXIAL_THICKNESS_MM, axis), sample.truth, labelled,
-                             sample.box)
+                             sample.box, sample.partial)
     if variant in NAMED_VARIANTS:
         got = _keep_range(volume, truth, *NAMED_VARIANTS[variant], axis)
     elif variant == "s1_edge":
@@ -308,7 +311,8 @@ def make_variant(volume: Volume, truth: Landmarks, variant: str, key: str = "", 
         return None
     cropped, box = got
     inside = [p for p in truth if _inside(cropped, p.position_mm)]
-    return VariantSample(variant, cropped, Landmarks(inside, cropped.geometry), labelled, box)
+    return VariantSample(variant, cropped, Landmarks(inside, cropped.geometry), labelled, box,
+                         partial_in_view(cropped, truth))
 
 
 def variant_samples(volume: Volume, truth: Landmarks, variant: str, key: str = "", seed: int = 0,
@@ -320,8 +324,39 @@ def variant_samples(volume: Volume, truth: Landmarks, variant: str, key: str = "
 
 
 def _inside(volume: Volume, position_mm) -> bool:
+    return _mm_outside(volume, position_mm) == 0.0
+
+
+def _mm_outside(volume: Volume, position_mm) -> float:
+    """Distance (mm) from a point to the image's box (its outer voxel centres and half a voxel beyond); 0 inside."""
     ijk = volume.world_to_voxel(position_mm)
-    return bool(np.all(ijk >= -0.5) and np.all(ijk <= np.asarray(volume.shape) - 0.5))
+    nearest = np.clip(ijk, -0.5, np.asarray(volume.shape) - 0.5)
+    if np.array_equal(nearest, ijk):
+        return 0.0
+    return float(np.linalg.norm(volume.voxel_to_world(nearest) - np.asarray(position_mm, dtype=np.float64)))
+
+
+PARTIAL_FRACTION = 0.35
+"""A labelled vertebra whose centre lies outside a crop by less than this fraction of the distance to its nearest
+labelled neighbour shows part of its body in the crop: a lumbar body is about 0.7 of the centre spacing high (the disc
+the rest), so half of it reaches about 0.35 of the spacing from the centre. The ``s1_edge`` crop leaves the top of S1
+in view (its centre 0.25 of the L5-S1 spacing away); a cut at a disc's midpoint leaves the next centres 0.5 away."""
+
+
+def partial_in_view(volume: Volume, truth: Landmarks) -> Landmarks:
+    """The labelled vertebrae of ``truth`` (the full scan's) that a crop ``volume`` shows in part: centre outside
+    it, but by less than :data:`PARTIAL_FRACTION` of the distance to the nearest labelled neighbour. Naming one of
+    them is no false positive (:func:`~spinemark.evaluate.metrics.score_scan`'s ``partial``)."""
+    verts = truth.vertebrae()
+    pos = verts.positions_mm
+    out = []
+    for i, p in enumerate(verts):
+        if len(pos) < 2:
+            break
+        spacing = np.delete(np.linalg.norm(pos - pos[i], axis=1), i).min()
+        if 0.0 < _mm_outside(volume, p.position_mm) < PARTIAL_FRACTION * spacing:
+            out.append(p)
+    return Landmarks(out, volume.geometry)
 
 
 # ---------------------------------------------------------------- the dataset
@@ -425,7 +460,8 @@ NAME_SHIFTS = (0, 1, -1, 2, -2, 3, -3)
 """Shifts :func:`names_off` tries, smallest first."""
 
 
-def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None) -> int | None:
+def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None,
+              partial: Landmarks | None = None) -> int | None:
     """How many levels the names of a prediction are off along the spine, judged by positions.
 
     The smallest shift ``s`` of :data:`NAME_SHIFTS` such that every predicted vertebra, renamed ``s`` levels
@@ -443,7 +479,7 @@ def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None 
         if min(index) < 0 or max(index) >= len(seq):
             continue
         moved = Landmarks([replace(p, name=seq[i]) for p, i in zip(verts, index)], verts.geometry)
-        if score_scan(moved, truth, labelled=labelled).subset_correct:
+        if score_scan(moved, truth, labelled=labelled, partial=partial).subset_correct:
             return s
     return None
 
@@ -474,8 +510,9 @@ def evaluate_sample(method, sample: VariantSample, known: Landmarks | None = Non
     verts = pred.vertebrae()
     conf = float(np.median([p.confidence for p in verts.points])) if len(verts) else None
     names = tuple(sorted(verts.names, key=anatomy.order))
-    return VariantResult(case, subset, sample.variant, score_scan(verts, sample.truth, labelled=sample.labelled), dt,
-                         err, sample.box, conf, warnings, names, names_off(verts, sample.truth, sample.labelled))
+    score = score_scan(verts, sample.truth, labelled=sample.labelled, partial=sample.partial)
+    return VariantResult(case, subset, sample.variant, score, dt, err, sample.box, conf, warnings, names,
+                         names_off(verts, sample.truth, sample.labelled, sample.partial))
 
 
 def confidence_outcomes(results: Sequence[VariantResult]) -> tuple[list[float], list[float]]:

@@ -194,7 +194,8 @@ def _out_of_order(name: str, position, true_names: Sequence[str], tpos: np.ndarr
 
 
 def score_scan(
-    pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None, radius_mm: float = RADIUS_MM
+    pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None, radius_mm: float = RADIUS_MM,
+    partial: Landmarks | None = None,
 ) -> ScanScore:
     """Score the predictions of one scan against its (possibly partial) truth.
 
@@ -205,6 +206,9 @@ def score_scan(
             always labelled. A crop passes the full scan's set, so a prediction of a labelled level that
             was cut away is a false positive.
         radius_mm: Identification radius.
+        partial: Labelled vertebrae that a crop shows in part, their centres outside it (see
+            :func:`spinemark.evaluate.fov.partial_in_view`): a prediction of one of them within ``radius_mm`` of
+            its centre names a body in view rightly, and is unverifiable rather than a false positive.
 
     Returns:
         The :class:`ScanScore`.
@@ -224,6 +228,10 @@ def score_scan(
         close = d_near <= radius_mm
         if p.name in identified:
             outcome[p.name] = "tp" if identified[p.name] else "fp"
+        elif partial is not None and p.name in partial and \
+                np.linalg.norm(np.subtract(p.position_mm, partial[p.name].position_mm)) <= radius_mm:
+            outcome[p.name] = "unverifiable"
+            continue
         elif p.name in lab or (close and (not identified[nearest] or d_near <= radius_mm / 2)) \
                 or _out_of_order(p.name, p.position_mm, true_names, tpos):
             outcome[p.name] = "fp"

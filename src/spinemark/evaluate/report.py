@@ -52,7 +52,10 @@ PARTIAL_LABELS_NOTE = (
     f"it (or within {RADIUS_MM / 2:g} mm of it, a second detection), or on the wrong side of a true vertebra for its "
     "place in the anatomical order (an S1 above a true L5); a mislabel counts as a false positive (and in the "
     "confusion matrix when within the radius of a true centre). A prediction of a labelled "
-    "level that is not in view (cut away by a crop) is a false positive. Unverifiable predictions are counted "
+    "level that is not in view (cut away by a crop) is a false positive, unless the crop shows part of that body "
+    "(its centre outside the crop by less than 0.35 of the distance to its nearest labelled neighbour, as the top "
+    "of S1 in `s1_edge`) and the prediction lies within the radius of its centre: then it is unverifiable. "
+    "Unverifiable predictions are counted "
     "separately and do not break subset accuracy."
 )
 METRICS_NOTE = (
