@@ -350,9 +350,7 @@ def partial_in_view(volume: Volume, truth: Landmarks) -> Landmarks:
     verts = truth.vertebrae()
     pos = verts.positions_mm
     out = []
-    for i, p in enumerate(verts):
-        if len(pos) < 2:
-            break
+    for i, p in enumerate(verts if len(verts) > 1 else []):
         spacing = np.delete(np.linalg.norm(pos - pos[i], axis=1), i).min()
         if 0.0 < _mm_outside(volume, p.position_mm) < PARTIAL_FRACTION * spacing:
             out.append(p)
