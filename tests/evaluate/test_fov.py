@@ -8,34 +8,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_fakes import LUMBAR, FailingMethod, OracleMethod, column, labelled_volume
+from eval_fakes import LUMBAR, FailingMethod, OracleMethod, labelled_volume
 
 from helpers import benchmark_script
 from spinemark.evaluate.fov import (
     DEFAULT_VARIANTS,
     Case,
-    VariantResult,
     coil_shading,
     evaluate_sample,
     expand_variants,
     load_case,
     load_cases,
     make_variant,
-    names_off,
     results_calibration,
     rician_noise,
     run_fov_benchmark,
     summarize_variants,
     thick_slices,
 )
-from spinemark.evaluate.fov_report import (
-    calibration_table,
-    confidence_table,
-    names_off_table,
-    render_fov_report,
-    warnings_table,
-)
+from spinemark.evaluate.fov_report import calibration_table, confidence_table, render_fov_report, warnings_table
 from spinemark.evaluate.metrics import SUMMARY_COLUMNS
+from spinemark.evaluate.report import names_off_table
 from spinemark.io.writers import nifti_bytes
 from spinemark.landmarks import Landmark, Landmarks
 from spinemark.volume import Volume
@@ -209,27 +202,6 @@ def test_benchmark_oracle_fp_and_failures():
     assert "pelvic" in md and "unverifiable" in md and "boom" in md
 
 
-def test_names_off_is_judged_by_positions():
-    truth = column(("L1", "L2", "L3"))  # in view; L4, L5 labelled but cut away, L4 30 mm below L3
-    labelled = LUMBAR
-    at = truth.positions_mm
-
-    def pred(names, positions=at):
-        return Landmarks([Landmark(n, p) for n, p in zip(names, positions)])
-
-    assert names_off(pred(("L1", "L2", "L3")), truth, labelled) == 0
-    assert names_off(pred(("L2", "L3", "L4")), truth, labelled) == 1  # one level too caudal
-    assert names_off(pred(("T11", "T12", "L1")), truth, labelled) == -2  # two too cranial
-    assert names_off(pred(("T12", "L1", "L2", "L3"), [(0, 0, 30), *at]), truth, labelled) == 0  # unlabelled T12
-    # the names are right but the body cut at the crop's edge is named too (a labelled level cut away): no shift of
-    # the names makes it right, though names alone (L1..L3 all named) would call it right
-    assert names_off(pred(("L1", "L2", "L3", "L4"), [*at, (0, 0, -90)]), truth, labelled) is None
-    assert names_off(pred(("L2", "L3"), at[:2] + 25), truth, labelled) is None  # 25 mm away: beyond the radius
-    assert names_off(pred(("L1", "L6")), truth, labelled) is None  # outside the standard sequence
-    assert names_off(pred(("S4", "S5", "Co")), truth, labelled) is None  # further off than any shift tried
-    assert names_off(Landmarks([]), truth, labelled) is None
-
-
 def test_confidence_table_splits_confident_from_flagged_predictions():
     vol, _, truth = labelled_volume()
     cases = [Case("X_01", "X", Path("i"), Path("m"))]
@@ -287,12 +259,12 @@ def test_warnings_are_kept_per_sample_and_counted_by_kind():
 
 
 def test_names_off_table_counts_each_way_of_being_off():
-    results = [VariantResult("A", "X", "random_k2", None, names_off=o) for o in (0, 1, -1, 2, -3, None)]
-    results.append(VariantResult("B", "X", "full", None, names_off=0))
-    lines = names_off_table(results).splitlines()
+    lines = names_off_table({"random_k2": [0, 1, -1, 2, -3, None], "full": [0]}, "variant").splitlines()
+    assert lines[0].startswith("| variant | predictions | right |")
     assert lines[2] == "| random_k2 | 6 | 1 (17%) | 1 (17%) | 1 (17%) | 2 (33%) | 1 (17%) |"
     assert lines[3] == "| full | 1 | 1 (100%) | 0 (0%) | 0 (0%) | 0 (0%) | 0 (0%) |"
     assert lines[4].startswith("| **all** | 7 | 2 (29%) |")
+    assert names_off_table({}, "variant") == "No scored predictions."
 
 
 def _fake_dataset(root: Path):

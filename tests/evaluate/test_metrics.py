@@ -16,6 +16,7 @@ from spinemark.evaluate.metrics import (
     dice_per_level,
     error_stats,
     localization_errors,
+    names_off,
     score_scan,
     summarize,
 )
@@ -183,3 +184,24 @@ def test_a_false_positive_named_outside_the_truth_has_its_own_per_level_row():
     assert m["n_fp"] == 1 and sum(r["n_fp"] for r in m["per_level"].values()) == 1
     assert m["per_level"]["L6"]["n_true"] == 0 and m["per_level"]["L6"]["identification_rate"] is None
     assert m["per_level"]["L5"]["identification_rate"] == 0.0
+
+
+def test_names_off_is_judged_by_positions():
+    truth = column(("L1", "L2", "L3"))  # in view; L4, L5 labelled but cut away, L4 30 mm below L3
+    labelled = LUMBAR
+    at = truth.positions_mm
+
+    def pred(names, positions=at):
+        return Landmarks([Landmark(n, p) for n, p in zip(names, positions)])
+
+    assert names_off(pred(("L1", "L2", "L3")), truth, labelled) == 0
+    assert names_off(pred(("L2", "L3", "L4")), truth, labelled) == 1  # one level too caudal
+    assert names_off(pred(("T11", "T12", "L1")), truth, labelled) == -2  # two too cranial
+    assert names_off(pred(("T12", "L1", "L2", "L3"), [(0, 0, 30), *at]), truth, labelled) == 0  # unlabelled T12
+    # the names are right but the body cut at the crop's edge is named too (a labelled level cut away): no shift of
+    # the names makes it right, though names alone (L1..L3 all named) would call it right
+    assert names_off(pred(("L1", "L2", "L3", "L4"), [*at, (0, 0, -90)]), truth, labelled) is None
+    assert names_off(pred(("L2", "L3"), at[:2] + 25), truth, labelled) is None  # 25 mm away: beyond the radius
+    assert names_off(pred(("L1", "L6")), truth, labelled) is None  # outside the standard sequence
+    assert names_off(pred(("S4", "S5", "Co")), truth, labelled) is None  # further off than any shift tried
+    assert names_off(Landmarks([]), truth, labelled) is None

@@ -114,6 +114,9 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     assert doc["metrics"]["vertebra_confidence"]["n"] == 5 and doc["metrics"]["vertebra_confidence"]["brier"] == 0.0
     assert "Per vertebra (5 predictions the truth can judge" in report and "curve n/a (all right or all wrong)" in report
     assert "n_unverifiable" in (out / "per_scan.csv").read_text().splitlines()[0]
+    # A right (its unlabelled S1 is no error), B with nothing read: no shift of names makes it right
+    assert [s.names_off for s in summary.scans] == [0, None]
+    assert "| 5-6 vertebrae | 2 | 1 (50%) | 0 (0%) | 0 (0%) | 0 (0%) | 1 (50%) |" in report
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(OutputError, match="report.md|per_scan.csv"):
         evaluate_dirs(pred, tru, out)

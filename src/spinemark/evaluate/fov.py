@@ -37,14 +37,14 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spinemark import anatomy
 from spinemark.errors import InputError, SpinemarkError
-from spinemark.evaluate.metrics import SUMMARY_COLUMNS, ScanScore, calibration, score_scan, summarize
+from spinemark.evaluate.metrics import SUMMARY_COLUMNS, ScanScore, calibration, names_off, score_scan, summarize
 from spinemark.landmarks import Landmarks
 from spinemark.volume import Volume, crop
 
@@ -427,7 +427,7 @@ class VariantResult:
 
     ``confidence`` is the median confidence of the predicted vertebrae (None: none predicted); ``warnings`` are
     the prediction's; ``predicted`` the names of the predicted vertebrae, cranial to caudal; ``names_off`` how many
-    levels those names are off (:func:`names_off`).
+    levels those names are off (:func:`~spinemark.evaluate.metrics.names_off`).
     """
 
     case: str
@@ -452,34 +452,6 @@ class VariantResult:
         row["predicted"] = " ".join(self.predicted)
         row["names_off"] = "" if self.names_off is None else self.names_off
         return row
-
-
-NAME_SHIFTS = (0, 1, -1, 2, -2, 3, -3)
-"""Shifts :func:`names_off` tries, smallest first."""
-
-
-def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None,
-              partial: Landmarks | None = None) -> int | None:
-    """How many levels the names of a prediction are off along the spine, judged by positions.
-
-    The smallest shift ``s`` of :data:`NAME_SHIFTS` such that every predicted vertebra, renamed ``s`` levels
-    cranially along the standard sequence (``+1``: L1..L2 predicted as L2..L3), makes the sample subset-correct by
-    :func:`score_scan` (each vertebra in view within the radius of its own truth and closest to it, no labelled
-    level named where it is not): 0 when the names given are right. None when no shift does, nothing is predicted,
-    or a predicted name lies outside the standard sequence (T13, L6) or is moved off its ends.
-    """
-    seq = anatomy.standard_sequence(coccyx=True)
-    verts = pred.vertebrae()
-    if not len(verts) or any(n not in seq for n in verts.names):
-        return None
-    for s in NAME_SHIFTS:
-        index = [seq.index(n) - s for n in verts.names]
-        if min(index) < 0 or max(index) >= len(seq):
-            continue
-        moved = Landmarks([replace(p, name=seq[i]) for p, i in zip(verts, index)], verts.geometry)
-        if score_scan(moved, truth, labelled=labelled, partial=partial).subset_correct:
-            return s
-    return None
 
 
 def middle_vertebra(truth: Landmarks) -> Landmarks:

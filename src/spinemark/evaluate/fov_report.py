@@ -23,10 +23,12 @@ from spinemark.evaluate.fov import (
 from spinemark.evaluate.metrics import summarize
 from spinemark.evaluate.report import (
     METRICS_NOTE,
+    NAMES_OFF_NOTE,
     PARTIAL_LABELS_NOTE,
     csv_bytes,
     landmark_rows,
     metrics_table,
+    names_off_table,
     per_level_table,
     vertebra_confidence_line,
 )
@@ -63,6 +65,14 @@ def _rate(results: Sequence[VariantResult]) -> str:
     return "-" if rate is None else f"{100 * rate:.1f}%"
 
 
+def _names_off_by_variant(results: Sequence[VariantResult]) -> dict[str, list[int | None]]:
+    """Variant -> the ``names_off`` of each of its results, in the order the variants first come."""
+    out: dict[str, list[int | None]] = {}
+    for r in results:
+        out.setdefault(r.variant, []).append(r.names_off)
+    return out
+
+
 def confidence_table(results: Sequence[VariantResult], threshold: float = CONFIDENT) -> str:
     """Markdown table: per variant, how many predictions are confident (median vertebra confidence at least
     ``threshold``) and the identification rate of the confident and of the other (flagged) ones."""
@@ -90,25 +100,6 @@ def calibration_table(results: Sequence[VariantResult]) -> str:
               for b in cal["bins"]]
     scores = [r.score for r in results if r.score is not None]
     return "\n".join([*lines, "", vertebra_confidence_line(summarize(scores))])
-
-
-def names_off_table(results: Sequence[VariantResult]) -> str:
-    """Markdown table: per variant, how many predictions have their names right (subset-correct), off by one level
-    each way, off by more, or wrong beyond a shift of names (a vertebra missed or one too many)
-    (:attr:`VariantResult.names_off`)."""
-    if not results:
-        return "No scored predictions."
-    order = list(dict.fromkeys(r.variant for r in results))
-    lines = ["| variant | samples | right | one too caudal | one too cranial | 2..3 levels off | not a shift |",
-             "|---|---|---|---|---|---|---|"]
-    for v in [*order, "all"]:
-        offs = [r.names_off for r in results if r.variant == v or v == "all"]
-        n = len(offs)
-        cells = [sum(o == 0 for o in offs), sum(o == 1 for o in offs), sum(o == -1 for o in offs),
-                 sum(o is not None and abs(o) > 1 for o in offs), sum(o is None for o in offs)]
-        name = "**all**" if v == "all" else v
-        lines.append(f"| {name} | {n} | " + " | ".join(f"{c} ({100 * c / n:.0f}%)" for c in cells) + " |")
-    return "\n".join(lines)
 
 
 def warning_kind(text: str) -> str:
@@ -148,9 +139,7 @@ def render_fov_report(results: Sequence[VariantResult], meta: dict) -> dict[str,
                f"Confidence calibration ({sub}): does a median vertebra confidence say which share of a "
                "prediction's vertebrae is identified?", "", calibration_table(scored), "",
                f"Warnings ({sub}):", "", warnings_table(scored), "",
-               f"Names off ({sub}): the shift of a prediction's names along the spine that makes every vertebra in "
-               "view identified with nothing extra (judged as above); 'not a shift' when none of up to 3 levels does "
-               "(a vertebra missed or one too many, T13/L6 names):", "", names_off_table(scored), ""]
+               f"Names off ({sub}): {NAMES_OFF_NOTE}", "", names_off_table(_names_off_by_variant(scored), "variant"), ""]
     md += ["![identification rate per variant](fov_id_rate.png)", "", "![error per variant](fov_errors.png)", ""]
     if failures:
         md += ["## Failures", "", "A failed prediction is scored as an empty one (every vertebra missed).", "",

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -249,6 +249,34 @@ def score_scan(
 
 # ---------------------------------------------------------------- aggregation over scans
 
+
+
+NAME_SHIFTS = (0, 1, -1, 2, -2, 3, -3)
+"""Shifts :func:`names_off` tries, smallest first."""
+
+
+def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None = None,
+              partial: Landmarks | None = None) -> int | None:
+    """How many levels the names of a prediction are off along the spine, judged by positions.
+
+    The smallest shift ``s`` of :data:`NAME_SHIFTS` such that every predicted vertebra, renamed ``s`` levels
+    cranially along the standard sequence (``+1``: L1..L2 predicted as L2..L3), makes the sample subset-correct by
+    :func:`score_scan` (each vertebra in view within the radius of its own truth and closest to it, no labelled
+    level named where it is not): 0 when the names given are right. None when no shift does, nothing is predicted,
+    or a predicted name lies outside the standard sequence (T13, L6) or is moved off its ends.
+    """
+    seq = anatomy.standard_sequence(coccyx=True)
+    verts = pred.vertebrae()
+    if not len(verts) or any(n not in seq for n in verts.names):
+        return None
+    for s in NAME_SHIFTS:
+        index = [seq.index(n) - s for n in verts.names]
+        if min(index) < 0 or max(index) >= len(seq):
+            continue
+        moved = Landmarks([replace(p, name=seq[i]) for p, i in zip(verts, index)], verts.geometry)
+        if score_scan(moved, truth, labelled=labelled, partial=partial).subset_correct:
+            return s
+    return None
 
 def error_stats(errors: Sequence[float], n_total: int | None = None) -> dict:
     """Mean, median, std and max of errors (mm), and the share within 5, 10 and 20 mm.

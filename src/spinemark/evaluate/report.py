@@ -24,7 +24,15 @@ import numpy as np
 
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.evaluate import plots
-from spinemark.evaluate.metrics import ERROR_THRESHOLDS_MM, RADIUS_MM, ScanScore, score_scan, sort_levels, summarize
+from spinemark.evaluate.metrics import (
+    ERROR_THRESHOLDS_MM,
+    RADIUS_MM,
+    ScanScore,
+    names_off,
+    score_scan,
+    sort_levels,
+    summarize,
+)
 from spinemark.evaluate.pairing import Pair, file_kind, find_pairs
 from spinemark.io.writers import read_landmarks, write_files
 from spinemark.landmarks import Landmark, Landmarks, bodies_from_discs
@@ -65,6 +73,26 @@ METRICS_NOTE = (
     "Within 5/10/20 mm: share of *all* true vertebrae (no prediction = outside). Subset accuracy: share of scans "
     "with every labelled vertebra in view identified and no false positive. Misses: true vertebrae not identified."
 )
+NAMES_OFF_NOTE = (
+    "the shift of a prediction's names along the spine that makes every vertebra in view identified with nothing "
+    "extra (judged as above; `spinemark.evaluate.metrics.names_off`); 'not a shift' when none of up to 3 "
+    "levels does (a vertebra missed or one too many, T13/L6 names):"
+)
+
+
+def names_off_table(groups: dict[str, Sequence[int | None]], label: str) -> str:
+    """Markdown table: per group (and all pooled), how many predictions have their names right, one level too
+    caudal, one too cranial, two or three levels off, or wrong beyond a shift of the names (``None``)."""
+    pooled = [o for offs in groups.values() for o in offs]
+    if not pooled:
+        return "No scored predictions."
+    rows = []
+    for name, offs in [*groups.items(), ("**all**", pooled)]:
+        counts = [sum(o == 0 for o in offs), sum(o == 1 for o in offs), sum(o == -1 for o in offs),
+                  sum(o is not None and abs(o) > 1 for o in offs), sum(o is None for o in offs)]
+        rows.append([name, str(len(offs)), *(f"{c} ({100 * c / len(offs):.0f}%)" for c in counts)])
+    return md_table((label, "predictions", "right", "one too caudal", "one too cranial", "2..3 levels off",
+                     "not a shift"), rows)
 
 
 def fov_bucket(n_vertebrae: int) -> str:
@@ -85,6 +113,7 @@ class ScanResult:
     score: ScanScore | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    names_off: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +124,7 @@ class ScanResult:
         if self.score is not None:
             row["fov_bucket"] = fov_bucket(self.score.n_true)
             row.update(self.score.summary_row())
+            row["names_off"] = "" if self.names_off is None else self.names_off
         row["error"] = self.error or ""
         row["notes"] = "; ".join(self.notes)
         return row
@@ -257,7 +287,8 @@ def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled
     if pred_path is None:
         notes.append("no prediction: every vertebra counted as missed")
     score = evaluate_landmarks(pred, truth, labelled)
-    return ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes)
+    off = names_off(pred.vertebrae(), truth.vertebrae(), labelled)
+    return ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes, off)
 
 
 # ---------------------------------------------------------------- a folder
@@ -339,6 +370,14 @@ def _readable(pred: Path) -> bool:
     except (SpinemarkError, ValueError, KeyError, TypeError, OSError):
         return False
     return True
+
+
+def _by_bucket(scans: Sequence[ScanResult]) -> dict[str, list[int | None]]:
+    """Field-of-view bucket -> the ``names_off`` of each scored scan in it, smallest fields of view first."""
+    groups: dict[str, list[int | None]] = {}
+    for s in sorted(scans, key=lambda s: s.score.n_true):
+        groups.setdefault(fov_bucket(s.score.n_true), []).append(s.names_off)
+    return groups
 
 
 def _per_bucket(scans: Sequence[ScanResult]) -> dict[str, dict]:
@@ -449,6 +488,8 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
           "## Confidence", "", vertebra_confidence_line(m), "",
           "## Per field of view (labelled vertebrae in view)", "", metrics_table(summary.per_fov, "field of view"), "",
           "![error per field of view](error_per_fov.png)", "",
+          "## Names off", "", f"Per field of view: {NAMES_OFF_NOTE}", "",
+          names_off_table(_by_bucket(scored), "field of view"), "",
           "## Label confusion", "",
           "Rows: the true vertebra closest to a prediction (within the radius; '-' = none). Columns: the predicted "
           "name ('-' = a true vertebra no judged prediction lies near). Unverifiable predictions are left out. "
