@@ -2,7 +2,7 @@
 
 Reads ``fov_results.csv`` files of ``benchmarks/fov_benchmark.py`` and, for every sample whose names no S1 anchored
 (its warning "S1 not detected"), takes the benchmark's ``names_off``: how many levels the names given are off, judged
-by positions (:func:`spinemark.evaluate.fov.names_off`): 0 when the sample is subset-correct, +1 when the names are
+by positions (:func:`spinemark.evaluate.metrics.names_off`): 0 when the sample is subset-correct, +1 when the names are
 one level too caudal (L1..L2 named L2..L3), -1 one level too cranial. Samples are grouped by the labelled level in
 the middle of the view (the cranial one of two middle ones), so that a pull towards some level shows as crops above
 it named too caudal and crops below it too cranial::

@@ -3,7 +3,7 @@
 Reads a ``fov_results.csv`` of ``benchmarks/fov_benchmark.py`` and, for every sample whose prediction carries the
 warning "next most likely names: A..B", checks the names given and the runner-up by positions: the benchmark's
 ``names_off`` column says how many levels the names given are off (0: the sample is subset-correct; see
-:func:`spinemark.evaluate.fov.names_off`), and the runner-up, the names given moved along the spine to start at A, is
+:func:`spinemark.evaluate.metrics.names_off`), and the runner-up, the names given moved along the spine to start at A, is
 right when it moves them back by exactly that many levels::
 
     python benchmarks/runner_up.py runs/fov_trainside/fov_results.csv
