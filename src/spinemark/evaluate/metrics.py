@@ -247,10 +247,6 @@ def score_scan(
                      {p.name: p.confidence for p in pred})
 
 
-# ---------------------------------------------------------------- aggregation over scans
-
-
-
 NAME_SHIFTS = (0, 1, -1, 2, -2, 3, -3)
 """Shifts :func:`names_off` tries, smallest first."""
 
@@ -277,6 +273,10 @@ def names_off(pred: Landmarks, truth: Landmarks, labelled: Iterable[str] | None 
         if score_scan(moved, truth, labelled=labelled, partial=partial).subset_correct:
             return s
     return None
+
+
+# ---------------------------------------------------------------- aggregation over scans
+
 
 def error_stats(errors: Sequence[float], n_total: int | None = None) -> dict:
     """Mean, median, std and max of errors (mm), and the share within 5, 10 and 20 mm.
