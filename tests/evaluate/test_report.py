@@ -117,6 +117,7 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     # A right (its unlabelled S1 is no error), B with nothing read: no shift of names makes it right
     assert [s.names_off for s in summary.scans] == [0, None]
     assert "| 5-6 vertebrae | 2 | 1 (50%) | 0 (0%) | 0 (0%) | 0 (0%) | 1 (50%) |" in report
+    assert ", 0 named one level off as a whole;" in summary.headline()
     assert (out / "confusion.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(OutputError, match="report.md|per_scan.csv"):
         evaluate_dirs(pred, tru, out)
@@ -127,6 +128,11 @@ def test_evaluate_dirs_end_to_end(tmp_path):
     assert summary.n_scored == 3 and summary.metrics["identification_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert any("C_seg-vert_msk.nii.gz" in e and "counted as missed" in e for e in summary.errors)
     assert "no prediction: every vertebra counted as missed" in (out / "per_scan.csv").read_text()
+    # every name one level too cranial (each body given the name of the one above it): the headline says so
+    shifted = Landmarks([Landmark(n, p.position_mm) for n, p in zip(("T12", "L1", "L2", "L3", "L4"), truth)])
+    write_landmarks(pred / "A_img.landmarks.json", shifted)
+    again = evaluate_dirs(pred, tru, tmp_path / "out2")
+    assert again.scans[0].names_off == -1 and ", 1 named one level off as a whole;" in again.headline()
 
 
 def test_a_vertebra_cut_by_the_image_edge_is_left_out_of_a_label_image_truth(tmp_path):

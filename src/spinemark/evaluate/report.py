@@ -154,15 +154,18 @@ class Summary:
         return sum(1 for s in self.scans if s.ok)
 
     def headline(self) -> str:
-        """One line for people: scans scored, identification rate, mean error, subset accuracy, problems."""
+        """One line for people: scans scored, identification rate, mean error, subset accuracy, scans whose names are
+        one level off as a whole, problems."""
         m = self.metrics or {}
         err = (m.get("error") or {}).get("mean_mm")
+        one_off = sum(s.ok and s.names_off in (1, -1) for s in self.scans)
 
         def pct(v):
             return "n/a" if v is None else f"{100 * v:.1f}%"
 
         return (f"{self.n_scored} of {len(self.scans)} scans scored: identification {pct(m.get('identification_rate'))}, "
                 f"mean error {'n/a' if err is None else f'{err:.2f} mm'}, subset accuracy {pct(m.get('subset_accuracy'))}"
+                f", {one_off} named one level off as a whole"
                 f"; {len(self.errors)} problem(s){' (see the report)' if self.errors else ''}"
                 f"; report in {self.outputs[0].parent if self.outputs else '-'}")
 
