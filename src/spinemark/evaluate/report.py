@@ -375,19 +375,16 @@ def _readable(pred: Path) -> bool:
     return True
 
 
-def _by_bucket(scans: Sequence[ScanResult]) -> dict[str, list[int | None]]:
-    """Field-of-view bucket -> the ``names_off`` of each scored scan in it, smallest fields of view first."""
-    groups: dict[str, list[int | None]] = {}
+def _buckets(scans: Sequence[ScanResult]) -> dict[str, list[ScanResult]]:
+    """Field-of-view bucket -> its scored scans, smallest fields of view first."""
+    groups: dict[str, list[ScanResult]] = {}
     for s in sorted(scans, key=lambda s: s.score.n_true):
-        groups.setdefault(fov_bucket(s.score.n_true), []).append(s.names_off)
+        groups.setdefault(fov_bucket(s.score.n_true), []).append(s)
     return groups
 
 
 def _per_bucket(scans: Sequence[ScanResult]) -> dict[str, dict]:
-    groups: dict[str, list[ScanScore]] = {}
-    for s in sorted(scans, key=lambda s: s.score.n_true):
-        groups.setdefault(fov_bucket(s.score.n_true), []).append(s.score)
-    return {k: summarize(v) for k, v in groups.items()}
+    return {k: summarize([s.score for s in v]) for k, v in _buckets(scans).items()}
 
 
 # ---------------------------------------------------------------- rendering
@@ -492,7 +489,7 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
           "## Per field of view (labelled vertebrae in view)", "", metrics_table(summary.per_fov, "field of view"), "",
           "![error per field of view](error_per_fov.png)", "",
           "## Names off", "", f"Per field of view: {NAMES_OFF_NOTE}", "",
-          names_off_table(_by_bucket(scored), "field of view"), "",
+          names_off_table({k: [s.names_off for s in v] for k, v in _buckets(scored).items()}, "field of view"), "",
           "## Label confusion", "",
           "Rows: the true vertebra closest to a prediction (within the radius; '-' = none). Columns: the predicted "
           "name ('-' = a true vertebra no judged prediction lies near). Unverifiable predictions are left out. "
