@@ -1,4 +1,4 @@
-"""``spinemark demo`` refuses an existing output before it writes anything."""
+"""``spinemark demo``: refuses an existing output before it writes anything; scores the levels its model names."""
 
 import pytest
 
@@ -22,3 +22,26 @@ def test_demo_refuses_a_folder_in_the_way_even_with_overwrite(tmp_path):
         run_demo(tmp_path, overwrite=True)
     assert [p.name for p in tmp_path.iterdir()] == ["demo_pelvic_labels.nii.gz"]
 
+
+
+def test_compare_by_name_sets_apart_true_levels_the_model_cannot_name():
+    from spinemark.demo import compare_by_name
+    from spinemark.landmarks import Landmark, Landmarks
+
+    truth = Landmarks([Landmark("L5", (0, 0, 0)), Landmark("S1", (0, 0, -30)), Landmark("Co", (0, 0, -120))])
+    pred = Landmarks([Landmark("L5", (3, 4, 0)), Landmark("S2", (0, 0, -60))])
+    rows, extra, outside = compare_by_name(pred, truth, levels=("L4", "L5", "S1", "S2"))
+    assert rows == [("L5", 5.0), ("S1", None)] and extra == ["S2"] and outside == ["Co"]
+    assert compare_by_name(pred, truth)[2] == []
+
+
+def test_demo_writes_every_format_and_scores_only_the_models_levels(tmp_path, capsys):
+    pytest.importorskip("torch")
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Co     not a level of the model" in out
+    found, total = (int(v) for v in out.split(" vertebrae of the model's levels found")[0].split()[-1].split("/"))
+    assert total == 10 and found >= 7  # the shipped model: 8 of L1..S5 (S3 and S5 missed)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"demo_pelvic.landmarks.json", "demo_pelvic.mrk.json", "demo_pelvic.csv", "demo_pelvic_ctd.json",
+            "demo_pelvic_labels.nii.gz", "demo_pelvic_qc.png"} <= names

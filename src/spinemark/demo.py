@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from spinemark.io.writers import (
     write_files,
 )
 from spinemark.landmarks import Landmarks
+from spinemark.methods.base import get_method
 
 
 @dataclass
@@ -32,32 +34,38 @@ class DemoResult:
     result: FileResult
     rows: list[tuple[str, float | None]] = field(default_factory=list)  # (name, error mm or None if missed)
     extra: list[str] = field(default_factory=list)  # predicted names with no truth
+    outside: list[str] = field(default_factory=list)  # true names that are no level of the model
 
     def report(self) -> str:
         found = [e for _, e in self.rows if e is not None]
         lines = [f"phantom {self.image}", f"outputs {', '.join(str(p) for p in self.result.outputs)}", "",
                  "level  error vs phantom truth"]
         lines += [f"{n:<6} {'missed' if e is None else f'{e:5.1f} mm'}" for n, e in self.rows]
+        lines += [f"{n:<6} not a level of the model" for n in self.outside]
         if self.extra:
             lines.append(f"predicted but not in truth: {', '.join(self.extra)}")
         if found:
-            lines.append(f"\n{len(found)}/{len(self.rows)} vertebrae found, mean error {np.mean(found):.1f} mm, "
-                         f"{sum(e <= 10 for e in found)} within 10 mm")
+            lines.append(f"\n{len(found)}/{len(self.rows)} vertebrae of the model's levels found, mean error "
+                         f"{np.mean(found):.1f} mm, {sum(e <= 10 for e in found)} within 10 mm")
         if self.result.timings:
             lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.result.timings.items()))
         return "\n".join(lines)
 
 
-def compare_by_name(pred: Landmarks, truth: Landmarks) -> tuple[list[tuple[str, float | None]], list[str]]:
-    """Distance (mm) from each true vertebra to the prediction of the same name; names predicted but not true."""
-    rows = []
+def compare_by_name(pred: Landmarks, truth: Landmarks, levels: Sequence[str] | None = None
+                    ) -> tuple[list[tuple[str, float | None]], list[str], list[str]]:
+    """Distance (mm) from each true vertebra to the prediction of the same name; names predicted but not true; true
+    names outside ``levels`` (the levels a model can name; all when None), which get no distance."""
+    rows, outside = [], []
     for t in truth.vertebrae():
-        if t.name in pred:
+        if levels is not None and t.name not in levels:
+            outside.append(t.name)
+        elif t.name in pred:
             rows.append((t.name, float(np.linalg.norm(np.subtract(pred[t.name].position_mm, t.position_mm)))))
         else:
             rows.append((t.name, None))
     extra = [p.name for p in pred.vertebrae() if p.name not in truth]
-    return rows, extra
+    return rows, extra, outside
 
 
 def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bool = False,
@@ -78,7 +86,7 @@ def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bo
     write_files({truth_path: json.dumps(landmarks_to_dict(ph.landmarks, OutputInfo(method="synth")), indent=1).encode()},
                 overwrite=overwrite)
     save_volume(ph.image, image_path, overwrite=overwrite)
-    result = predict_file(image_path, outdir, method=method, weights=weights, formats=list(FORMATS), overwrite=overwrite)
+    m = get_method(method, weights=weights)
+    result = predict_file(image_path, outdir, method=m, formats=list(FORMATS), overwrite=overwrite)
     pred = read_landmarks(outdir / "demo_pelvic.landmarks.json")
-    rows, extra = compare_by_name(pred, ph.landmarks)
-    return DemoResult(image_path, truth_path, result, rows, extra)
+    return DemoResult(image_path, truth_path, result, *compare_by_name(pred, ph.landmarks, getattr(m, "levels", None)))
