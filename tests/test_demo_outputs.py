@@ -1,16 +1,20 @@
 """``spinemark demo``: refuses an existing output before it writes anything; scores the levels its model names."""
 
+import json
+
 import pytest
 
 from spinemark.cli import main
 
 
-@pytest.mark.parametrize("existing", ["demo_pelvic.csv", "demo_pelvic_qc.png", "demo_pelvic.truth.landmarks.json"])
+@pytest.mark.parametrize("existing", ["demo_pelvic.csv", "demo_pelvic_qc.png", "truth/demo_pelvic.landmarks.json"])
 def test_demo_refuses_any_existing_output_before_writing(tmp_path, capsys, existing):
+    (tmp_path / existing).parent.mkdir(exist_ok=True)
     (tmp_path / existing).write_bytes(b"kept")
     assert main(["demo", "-o", str(tmp_path), "--quiet"]) == 1
     assert f"{existing}: output exists; use --overwrite" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == [existing] and (tmp_path / existing).read_bytes() == b"kept"
+    files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [existing] and (tmp_path / existing).read_bytes() == b"kept"
 
 
 def test_demo_refuses_a_folder_in_the_way_even_with_overwrite(tmp_path):
@@ -44,4 +48,11 @@ def test_demo_writes_every_format_and_scores_only_the_models_levels(tmp_path, ca
     assert total == 10 and found >= 7  # the shipped model: 8 of L1..S5 (S3 and S5 missed)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"demo_pelvic.landmarks.json", "demo_pelvic.mrk.json", "demo_pelvic.csv", "demo_pelvic_ctd.json",
-            "demo_pelvic_labels.nii.gz", "demo_pelvic_qc.png"} <= names
+            "demo_pelvic_labels.nii.gz", "demo_pelvic_qc.png", "truth"} <= names
+    # the command it prints scores the prediction against the phantom's truth, the coccyx counted there too
+    command = out.split("score it as a benchmark would: ")[1].split()
+    assert command[:2] == ["spinemark", "evaluate"]
+    assert main(command[1:]) == 0
+    summary = json.loads((tmp_path / "evaluation" / "summary.json").read_text())
+    assert summary["n_scored"] == 1 and summary["errors"] == []
+    assert summary["metrics"]["n_identified"] == found and summary["metrics"]["n_true"] == total + 1  # + the coccyx

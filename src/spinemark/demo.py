@@ -49,6 +49,9 @@ class DemoResult:
                          f"{np.mean(found):.1f} mm, {sum(e <= 10 for e in found)} within 10 mm")
         if self.result.timings:
             lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.result.timings.items()))
+        folder = self.image.parent
+        lines.append(f"\nscore it as a benchmark would: spinemark evaluate --pred {folder} --truth {self.truth.parent} "
+                     f"-o {folder / 'evaluation'}")
         return "\n".join(lines)
 
 
@@ -80,7 +83,7 @@ def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bo
 
     outdir = Path(outdir)
     image_path = outdir / "demo_pelvic.nii.gz"
-    truth_path = outdir / "demo_pelvic.truth.landmarks.json"
+    truth_path = outdir / "truth" / "demo_pelvic.landmarks.json"  # a folder of its own: `spinemark evaluate` pairs it
     check_targets([image_path, truth_path, *output_paths(outdir, image_stem(image_path), FORMATS).values()], overwrite)
     ph = make_phantom(preset="pelvic", seed=seed)
     write_files({truth_path: json.dumps(landmarks_to_dict(ph.landmarks, OutputInfo(method="synth")), indent=1).encode()},
