@@ -11,7 +11,7 @@ from eval_fakes import LUMBAR, column, labelled_volume
 from helpers import write_landmarks, write_mask
 from spinemark.errors import InputError, OutputError
 from spinemark.evaluate import evaluate_dirs, evaluate_pair, find_pairs, pair_key
-from spinemark.evaluate.report import REPORT_FILES, load_truth
+from spinemark.evaluate.report import DISC_NOTE, REPORT_FILES, load_truth
 from spinemark.io.writers import landmarks_to_slicer_markups
 from spinemark.landmarks import Landmark, Landmarks
 
@@ -165,3 +165,7 @@ def test_a_label_image_of_discs_alone_gives_the_bodies_between_them(tmp_path):
     assert got.vertebrae().names == ["L3", "L4", "L5"]  # S1 would need the S1/S2 disc
     midway = (np.asarray(truth["L3"].position_mm) + truth["L4"].position_mm) / 2  # L3/L4 and L4/L5
     assert np.allclose(got["L4"].position_mm, midway, atol=1e-6)
+    assert got.warnings == [f"{DISC_NOTE}: L3, L4, L5"]
+    pred = Landmarks([Landmark(n, got[n].position_mm) for n in ("L3", "L4", "L5")], got.geometry)
+    write_landmarks(tmp_path / "d.landmarks.json", pred)
+    assert evaluate_pair(tmp_path / "d.landmarks.json", tmp_path / "d_seg.nii.gz").notes == got.warnings

@@ -34,6 +34,7 @@ def test_two_iteration_training_run(tiny_data, tmp_path):
     data = json.loads((out / "data.json").read_text())
     assert len(data["train"]) == 2 and len(data["tuning"]) == 1
     assert data["levels_labelled"]["TINY_00"] == ["L3", "L4", "L5"]
+    assert data["label_notes"] == {}  # centroids of whole bodies: nothing derived, nothing cut
     meta = read_metadata(weights)
     assert meta["levels"] == ["L3", "L4", "L5", "S1"] and meta["spacing_mm"] == 3.0
 
@@ -151,6 +152,21 @@ def test_bodies_from_discs_midway_between_neighbouring_discs():
     bodies = bodies_from_discs(discs)
     assert sorted(bodies) == ["L4", "L5"]  # L3 needs the L2/L3 disc, S1 the S1/S2 disc
     assert np.allclose(bodies["L4"], [0, 1, 15]) and np.allclose(bodies["L5"], [0, 4, -15])
+
+
+def test_a_case_of_discs_alone_says_its_bodies_are_derived_also_from_the_cache(tmp_path):
+    from conftest import write_tiny_case
+    from spinemark.evaluate.report import DISC_NOTE
+    from spinemark.train.data import discover, load_case
+
+    discs = (121, 122, 123, 124)  # L2/L3 .. L5/S1
+    write_tiny_case(tmp_path, "IVD_01", np.random.default_rng(0), shape=(50, 20, 12), levels=discs)
+    ref = discover([tmp_path])[0]
+    cases = [load_case(ref, 2.0, str(tmp_path / "cache")) for _ in range(2)]  # the second from the cache
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    for case in cases:
+        assert sorted(case.landmarks) == ["L3", "L4", "L5"] and case.notes == (f"{DISC_NOTE}: L3, L4, L5",)
+    assert np.allclose(cases[0].landmarks["L3"], cases[1].landmarks["L3"], atol=0.01)
 
 
 def test_tuning_ids_fix_the_tuning_cases(tiny_data, tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinemark import anatomy
 from spinemark.errors import InputError, OutputError, SpinemarkError
 from spinemark.evaluate import plots
 from spinemark.evaluate.metrics import (
@@ -191,7 +192,8 @@ def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
 
     ``drop_cut``: leave out of a label image the vertebrae cut by the image edge (:func:`cut_vertebrae`), whose
     centroid is not their centre; their levels are then unverifiable, as in a landmark file that leaves them out.
-    ``Landmarks.warnings`` names them.
+    A label image's ``Landmarks.warnings`` name the bodies derived from discs (:data:`DISC_NOTE`) and those left out
+    as cut (:data:`CUT_NOTE`).
 
     Raises:
         InputError: The file is unreadable, or the image is not a label image of registry ids.
@@ -218,15 +220,22 @@ def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
         raise InputError(p, "label image holds no vertebra or disc label of the registry (ids 1..32, 101..132)")
     if not len(lms.vertebrae()):  # discs only (such as the IVD set): the bodies between two labelled discs
         bodies = bodies_from_discs({q.name.split("/")[0]: q.position_mm for q in lms})
-        lms = Landmarks([*lms, *(Landmark(n, c) for n, c in bodies.items())], lms.geometry)
+        lms = Landmarks([*lms, *(Landmark(n, c) for n, c in bodies.items())], lms.geometry,
+                        warnings=[f"{DISC_NOTE}: {', '.join(anatomy.sort_names(bodies))}"] if bodies else [])
     cut = cut_vertebrae(data, vol.spacing_mm) if drop_cut else []
     if cut:
         lms = Landmarks([q for q in lms if q.name not in cut], lms.geometry,
-                        warnings=[f"{CUT_NOTE}: {', '.join(cut)}"])
+                        warnings=[*lms.warnings, f"{CUT_NOTE}: {', '.join(cut)}"])
     return lms
 
 
 CUT_NOTE = "left out of the truth, cut by the image edge"
+"""Note of :func:`load_truth` (in its ``Landmarks.warnings``) naming the vertebrae left out as cut."""
+DISC_NOTE = "taken midway between the labelled discs above and below"
+"""Note of :func:`load_truth` naming the body centres derived from a map of discs alone. On real lumbar body masks such
+a midpoint lies about 1 mm from the body's centroid at L2 and 2.5 mm at L4, posterior of it, more at L5
+(``benchmarks/disc_midpoints.py``)."""
+TRUTH_NOTES = (DISC_NOTE, CUT_NOTE)
 
 CUT_FRACTION = 0.5
 """A vertebra of a label image that touches the image edge with fewer voxels than this fraction of the median of
@@ -286,7 +295,7 @@ def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled
         tuple(gp.shape) != tuple(gt.shape) or not np.allclose(gp.affine, gt.affine, atol=1e-3)
     ):
         notes.append("prediction and truth refer to different image grids; compared in world mm")
-    notes += [w for w in truth.warnings if w.startswith(CUT_NOTE)]
+    notes += [w for w in truth.warnings if w.startswith(TRUTH_NOTES)]
     if pred_path is None:
         notes.append("no prediction: every vertebra counted as missed")
     score = evaluate_landmarks(pred, truth, labelled)

@@ -54,6 +54,7 @@ class Case:
             in voxels: the disc plane above the top labelled level (normal pointing cranially)
             and below the bottom one (normal pointing caudally). None for phantoms (every level labelled);
             a real case without it is not trained on (:func:`~spinemark.train.sampling.draw_patch` refuses it).
+        notes: What its label map's centres are made of, where not plain centroids (:func:`annotation`).
     """
 
     case_id: str
@@ -61,6 +62,7 @@ class Case:
     image: np.ndarray
     landmarks: dict[str, np.ndarray]
     span: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None
+    notes: tuple[str, ...] = ()
 
 
 class UnusableCase(InputError):
@@ -134,12 +136,23 @@ def world_landmarks(ref: CaseRef) -> dict[str, np.ndarray]:
     Raises:
         InputError: The label map or landmarks file cannot be read as such.
     """
+    return annotation(ref)[0]
+
+
+def annotation(ref: CaseRef) -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`world_landmarks`, and the notes of a label map on its centres (bodies derived from discs, vertebrae left
+    out as cut: :func:`spinemark.evaluate.report.load_truth`), which are also logged.
+
+    Raises:
+        InputError: The label map or landmarks file cannot be read as such.
+    """
     from spinemark.evaluate.report import load_truth
 
     truth = load_truth(ref.labels, drop_cut=True) if ref.labels else read_landmarks(ref.landmarks)
-    if ref.labels and truth.warnings:  # the cut vertebrae (a landmarks file's warnings are its prediction's)
-        log.info("%s: %s", ref.labels, "; ".join(truth.warnings))
-    return {p.name: np.asarray(p.position_mm, dtype=np.float64) for p in truth.vertebrae() if p.name != "Co"}
+    notes = list(truth.warnings) if ref.labels else []  # a landmarks file's warnings are its prediction's
+    if notes:
+        log.info("%s: %s", ref.labels, "; ".join(notes))
+    return {p.name: np.asarray(p.position_mm, dtype=np.float64) for p in truth.vertebrae() if p.name != "Co"}, notes
 
 
 def _tissue_ids() -> set[int]:
@@ -239,23 +252,26 @@ def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None,
     ``extra``: more labelled centres (name -> world mm) added to those of the label map or landmarks file.
     """
     extra = {n: [float(c) for c in p] for n, p in sorted((extra or {}).items())}
-    key_src = f"{ref}|{spacing_mm}|v1" + (f"|{json.dumps(extra)}" if extra else "")
+    key_src = f"{ref}|{spacing_mm}|v2" + (f"|{json.dumps(extra)}" if extra else "")
     key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"{ref.case_id.replace('/', '__')}_{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
         z = np.load(cache, allow_pickle=False)
         names = [str(n) for n in z["names"]]
         landmarks = {n: z["positions"][i] for i, n in enumerate(names)}
-        return Case(ref.case_id, "real", z["image"].astype(np.float32), landmarks, labelled_span(landmarks))
+        return Case(ref.case_id, "real", z["image"].astype(np.float32), landmarks, labelled_span(landmarks),
+                    tuple(str(n) for n in z["notes"]))
     canon = canonical_input(load_volume(ref.image), spacing_mm)
-    world = {**world_landmarks(ref), **{n: np.asarray(p) for n, p in extra.items()}}
+    world, notes = annotation(ref)
+    world |= {n: np.asarray(p) for n, p in extra.items()}
     landmarks = {n: canon.world_to_voxel(p) for n, p in world.items()}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         names = sorted(landmarks)
         np.savez_compressed(cache, image=canon.data.astype(np.float16), names=np.array(names),
-                            positions=np.array([landmarks[n] for n in names]).reshape(-1, 3))
-    return Case(ref.case_id, "real", canon.data, landmarks, labelled_span(landmarks))
+                            positions=np.array([landmarks[n] for n in names]).reshape(-1, 3),
+                            notes=np.array(notes, dtype=str))
+    return Case(ref.case_id, "real", canon.data, landmarks, labelled_span(landmarks), tuple(notes))
 
 
 def phantom_case(seed: int, preset: str, spacing_mm: float) -> Case:

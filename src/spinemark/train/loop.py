@@ -421,6 +421,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None) -
         "split": config.split,
         "extra_landmarks": {r.case_id: sorted(extra[r.case_id]) for r in train_refs if r.case_id in extra},
         "levels_labelled": {c.case_id: sorted(c.landmarks) for c in train_cases + tune_cases},
+        "label_notes": {c.case_id: list(c.notes) for c in train_cases + tune_cases if c.notes},
     }
 
     pcfg = PatchConfig(tuple(config.levels), tuple(config.patch_size), config.spacing_mm, config.sigma_mm,
