@@ -231,10 +231,10 @@ def load_truth(path: str | Path, drop_cut: bool = False) -> Landmarks:
 
 CUT_NOTE = "left out of the truth, cut by the image edge"
 """Note of :func:`load_truth` (in its ``Landmarks.warnings``) naming the vertebrae left out as cut."""
-DISC_NOTE = "taken midway between the labelled discs above and below"
-"""Note of :func:`load_truth` naming the body centres derived from a map of discs alone. On real lumbar body masks such
-a midpoint lies about 1 mm from the body's centroid at L2 and 2.5 mm at L4, posterior of it, more at L5
-(``benchmarks/disc_midpoints.py``)."""
+DISC_NOTE = "taken between the labelled discs above and below"
+"""Note of :func:`load_truth` naming the body centres derived from a map of discs alone
+(:func:`spinemark.landmarks.bodies_from_discs`; on VB3's masks 0.8 mm from the body's centroid at L2, 1.8 mm at L4, more
+at L5: ``benchmarks/bodies_from_discs.py``)."""
 TRUTH_NOTES = (DISC_NOTE, CUT_NOTE)
 
 CUT_FRACTION = 0.5

@@ -1,16 +1,15 @@
-"""How far a body centre taken midway between its two discs lies from the true centre, on phantoms.
+"""How far a body centre derived from the discs above and below it lies from the true centre.
 
 Training and ``spinemark evaluate`` read a label map of discs alone (such as the IVD set) as the vertebral bodies
-midway between two labelled discs (:func:`spinemark.landmarks.bodies_from_discs`). The real data here never labels
-both a body and its discs, so the derivation is measured where both are known exactly: phantoms, whose body and disc
-centres are the centroids of their shapes. Per region, over every body with a disc in view above and below.
+between two labelled discs (:func:`spinemark.landmarks.bodies_from_discs`: on the curve through the discs;
+``--midpoint``: the plain midpoint of the two discs, as before session 32). The real data here never labels both a
+body and its discs, so the derivation is measured on phantoms, whose body and disc centres are the centroids of their
+shapes, per region over every body with a disc in view above and below; and with ``--data`` (the spine-mri folder) on
+the real VB3 and VB1 body masks, with each disc centre taken midway across the gap between its two bodies on the line
+joining their centroids (where the line leaves the upper body and where it enters the lower one), a stand-in for the
+disc's own centroid, which these masks do not give::
 
-With ``--data`` (the spine-mri folder) also on real anatomy: in the VB3 and VB1 body masks, a disc centre is taken
-midway across the gap between the two bodies next to it, on the line joining their centroids (where the line leaves
-the upper body and where it enters the lower one), and each body with such a disc above and below is compared with
-its mask centroid: about the error a discs-only label map of that spine would give::
-
-    python benchmarks/disc_midpoints.py --n 20 --seed 0 --data ../shared/data/spine-mri
+    python benchmarks/bodies_from_discs.py --n 20 --seed 0 --data ../shared/data/spine-mri [--midpoint]
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark import anatomy
-from spinemark.landmarks import bodies_from_discs
+from spinemark.landmarks import bodies_from_discs, disc_sequence
 from spinemark.synth import make_phantom
 
 PRESETS = ("cervical", "thoracic", "lumbar", "lumbosacral", "pelvic", "wholespine")
@@ -30,22 +29,29 @@ STEP_MM = 0.25
 """Sampling step along the line joining two body centroids."""
 
 
-def errors(preset: str, seed: int) -> list[tuple[str, np.ndarray, float]]:
-    """``(level, derived minus true centre (RAS mm), disc-to-disc distance mm)`` of every body of one phantom derived from its two discs."""
+def midpoints(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Body centres at the plain midpoint of the disc above and the disc below (keys as in ``bodies_from_discs``)."""
+    below = {upper: anatomy.neighbours(upper, disc_sequence(discs))[1] for upper in discs}
+    return {below[upper]: (p + discs[below[upper]]) / 2.0 for upper, p in discs.items() if below[upper] in discs}
+
+
+def errors(preset: str, seed: int, derive=None) -> list[tuple[str, np.ndarray, float]]:
+    """``(level, derived minus true centre (RAS mm), disc-to-disc distance mm)`` of every body of one phantom that
+    ``derive`` gives from its discs (None: :func:`~spinemark.landmarks.bodies_from_discs`)."""
     lms = make_phantom(preset=preset, seed=seed).landmarks
     discs = {p.name.split("/")[0]: np.asarray(p.position_mm) for p in lms if p.is_disc}
     bodies = {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}
     out = []
-    for name, c in bodies_from_discs(discs).items():
-        above = discs.get(anatomy.neighbours(name)[0])
+    for name, c in (derive or bodies_from_discs)(discs).items():
+        above = discs.get(anatomy.neighbours(name, disc_sequence(discs))[0])
         if name in bodies and above is not None:
             out.append((name, c - bodies[name], float(np.linalg.norm(discs[name] - above))))
     return out
 
 
-def mask_errors(mask_path: Path) -> list[tuple[str, np.ndarray, float]]:
-    """``(level, derived minus true centre (RAS mm), disc-to-disc distance mm)`` of every body of a body mask derived from the two disc centres
-    next to it, each disc taken midway across the gap between its two bodies on the line joining their centroids."""
+def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, float]]:
+    """As :func:`errors`, for the bodies of a body mask, each disc taken midway across the gap between its two bodies on
+    the line joining their centroids."""
     from spinemark.io.readers import load_volume
 
     vol = load_volume(mask_path)
@@ -70,8 +76,8 @@ def mask_errors(mask_path: Path) -> list[tuple[str, np.ndarray, float]]:
         enter = leave + np.argmax(in_b[leave:])  # first sample in body b after it
         discs[a] = centre[a] + (t[leave - 1] + t[enter]) / 2.0 * (centre[b] - centre[a])
     out = []
-    for name, c in bodies_from_discs(discs).items():
-        above = discs[anatomy.neighbours(name)[0]]
+    for name, c in (derive or bodies_from_discs)(discs).items():
+        above = discs[anatomy.neighbours(name, disc_sequence(discs))[0]]
         out.append((name, c - centre[name], float(np.linalg.norm(discs[name] - above))))
     return out
 
@@ -95,19 +101,22 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=20, help="phantoms per preset (seeds seed..seed+n-1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, help="the spine-mri folder: also measure on the VB3 and VB1 body masks")
+    ap.add_argument("--midpoint", action="store_true", help="measure the plain midpoint of the two discs instead")
     args = ap.parse_args(argv)
+    derive = midpoints if args.midpoint else bodies_from_discs
     by_region: dict[str, list[tuple[np.ndarray, float]]] = defaultdict(list)
     for preset in PRESETS:
         for seed in range(args.seed, args.seed + args.n):
-            for name, err, span in errors(preset, seed):
+            for name, err, span in errors(preset, seed, derive):
                 by_region[anatomy.region(name)].append((err, span))
-    print(f"{args.n} phantoms per preset ({', '.join(PRESETS)}), seeds {args.seed}..{args.seed + args.n - 1}\n")
+    print(f"{'midpoint of the two discs' if args.midpoint else 'on the curve through the discs'}; {args.n} phantoms per "
+          f"preset ({', '.join(PRESETS)}), seeds {args.seed}..{args.seed + args.n - 1}\n")
     print("\n".join(table(by_region, anatomy.REGIONS)))
     if args.data is not None:
         real: dict[str, list[tuple[np.ndarray, float]]] = defaultdict(list)
         for subset in ("VB3", "VB1"):
             for mask in sorted((args.data / subset).glob("*_seg-vert_msk.nii.gz")):
-                for name, err, span in mask_errors(mask):
+                for name, err, span in mask_errors(mask, derive):
                     real[subset].append((err, span))
                     real[f"{subset} {name}"].append((err, span))
         print(f"\nReal body masks ({args.data}; discs midway across the gap on the line joining the body centroids; "
