@@ -252,7 +252,8 @@ def load_case(ref: CaseRef, spacing_mm: float, cache_dir: str | None = None,
     ``extra``: more labelled centres (name -> world mm) added to those of the label map or landmarks file.
     """
     extra = {n: [float(c) for c in p] for n, p in sorted((extra or {}).items())}
-    key_src = f"{ref}|{spacing_mm}|v2" + (f"|{json.dumps(extra)}" if extra else "")
+    # v2: the label notes stored; v3: bodies from discs on the curve through them (session 32)
+    key_src = f"{ref}|{spacing_mm}|v3" + (f"|{json.dumps(extra)}" if extra else "")
     key = hashlib.sha1(key_src.encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"{ref.case_id.replace('/', '__')}_{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
