@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark import anatomy
-from spinemark.landmarks import bodies_from_discs, disc_sequence
+from spinemark.landmarks import bodies_from_discs
 from spinemark.synth import make_phantom
 
 PRESETS = ("cervical", "thoracic", "lumbar", "lumbosacral", "pelvic", "wholespine")
@@ -31,7 +31,7 @@ STEP_MM = 0.25
 
 def midpoints(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Body centres at the plain midpoint of the disc above and the disc below (keys as in ``bodies_from_discs``)."""
-    below = {upper: anatomy.neighbours(upper, disc_sequence(discs))[1] for upper in discs}
+    below = {upper: anatomy.neighbours(upper, anatomy.sequence_of(discs))[1] for upper in discs}
     return {below[upper]: (p + discs[below[upper]]) / 2.0 for upper, p in discs.items() if below[upper] in discs}
 
 
@@ -43,7 +43,7 @@ def errors(preset: str, seed: int, derive=None) -> list[tuple[str, np.ndarray, f
     bodies = {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}
     out = []
     for name, c in (derive or bodies_from_discs)(discs).items():
-        above = discs.get(anatomy.neighbours(name, disc_sequence(discs))[0])
+        above = discs.get(anatomy.neighbours(name, anatomy.sequence_of(discs))[0])
         if name in bodies and above is not None:
             out.append((name, c - bodies[name], float(np.linalg.norm(discs[name] - above))))
     return out
@@ -77,7 +77,7 @@ def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, flo
         discs[a] = centre[a] + (t[leave - 1] + t[enter]) / 2.0 * (centre[b] - centre[a])
     out = []
     for name, c in (derive or bodies_from_discs)(discs).items():
-        above = discs[anatomy.neighbours(name, disc_sequence(discs))[0]]
+        above = discs[anatomy.neighbours(name, anatomy.sequence_of(discs))[0]]
         out.append((name, c - centre[name], float(np.linalg.norm(discs[name] - above))))
     return out
 

@@ -145,8 +145,7 @@ def disc_name(label_id: int) -> str:
     (T13, L6) is followed by its own caudal neighbour (T13/L1, L6/S1).
     """
     upper = level(int(label_id) - DISC_OFFSET)
-    seq = standard_sequence(n_thoracic=13 if upper.name == "T13" else 12,
-                            n_lumbar=6 if upper.name == "L6" else 5, coccyx=True)
+    seq = sequence_of([upper.name])
     i = seq.index(upper.name)
     lower = seq[i + 1] if i + 1 < len(seq) else "?"
     return f"{upper.name}/{lower}"
@@ -218,6 +217,12 @@ REFERENCE_SPACING_MM = {
 }
 
 
+def sequence_of(names) -> tuple[str, ...]:
+    """The vertebrae of standard anatomy with the coccyx, and with T13 or L6 where ``names`` holds it (vertebra names,
+    or disc centres keyed by the vertebra above each disc: a T13/L1 or L6/S1 disc)."""
+    return standard_sequence(n_thoracic=13 if "T13" in names else 12, n_lumbar=6 if "L6" in names else 5, coccyx=True)
+
+
 def reference_length_mm(upper: str, lower: str, sequence: tuple[str, ...]) -> float:
     """Reference adult distance from ``upper``'s body centre to ``lower``'s, summed along ``sequence`` (a
     :func:`standard_sequence`) over every vertebra between them, so that levels left out of a chain count."""
@@ -229,9 +234,7 @@ def reference_length_mm(upper: str, lower: str, sequence: tuple[str, ...]) -> fl
 
 def neighbours(name: str, sequence: tuple[str, ...] | None = None) -> tuple[str | None, str | None]:
     """The vertebrae just above and below ``name`` in ``sequence`` (standard anatomy by default)."""
-    seq = sequence or standard_sequence(
-        n_thoracic=13 if name == "T13" else 12, n_lumbar=6 if name == "L6" else 5, coccyx=True
-    )
+    seq = sequence or sequence_of([name])
     i = seq.index(level(name).name)
     above = seq[i - 1] if i > 0 else None
     below = seq[i + 1] if i + 1 < len(seq) else None

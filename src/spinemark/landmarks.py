@@ -138,13 +138,6 @@ class Landmarks:
         return cls(pts, geometry)
 
 
-def disc_sequence(discs) -> tuple[str, ...]:
-    """The vertebrae of the spine whose discs are ``discs`` (keyed by the vertebra above each disc), cranial to caudal:
-    with T13 or L6 where a T13/L1 or L6/S1 disc is among them (T12/T13 and T12/L1 share an id, as L5/L6 and L5/S1 do)."""
-    return anatomy.standard_sequence(n_thoracic=13 if "T13" in discs else 12, n_lumbar=6 if "L6" in discs else 5,
-                                     coccyx=True)
-
-
 def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Vertebral body centres between the centres of the disc above and the disc below, on the curve of the spine.
 
@@ -161,7 +154,7 @@ def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         Centres of the bodies that have a labelled disc on both sides (L2..L5 from L1/L2..L5/S1).
     """
     d = {k: np.asarray(v, dtype=np.float64) for k, v in discs.items()}
-    seq = disc_sequence(d)
+    seq = anatomy.sequence_of(d)  # T12/T13 and T12/L1 share an id, as L5/L6 and L5/S1 do
     out = {}
     for upper, above in d.items():  # the disc above the body, and the one below it
         body = anatomy.neighbours(upper, seq)[1]

@@ -166,8 +166,7 @@ def skipped_levels(names) -> list[str]:
     """Levels of standard anatomy between two of ``names`` that ``names`` leaves out (T13 and L6 count only when
     named; L4 -> S1 and T11 -> L1 are the four-lumbar and eleven-thoracic variants, not gaps)."""
     names = anatomy.sort_names(names)
-    seq = anatomy.standard_sequence(n_thoracic=13 if "T13" in names else 12, n_lumbar=6 if "L6" in names else 5,
-                                    coccyx=True)
+    seq = anatomy.sequence_of(names)
     out = []
     for upper, lower in zip(names, names[1:]):
         if (upper, lower) not in anatomy.REFERENCE_SPACING_MM:
