@@ -49,9 +49,9 @@ def errors(preset: str, seed: int, derive=None) -> list[tuple[str, np.ndarray, f
     return out
 
 
-def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, float]]:
-    """As :func:`errors`, for the bodies of a body mask, each disc taken midway across the gap between its two bodies on
-    the line joining their centroids."""
+def mask_centres_and_discs(mask_path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The body centroids of a body mask (world mm) and its disc centres keyed by the vertebra above each disc, a disc
+    taken midway across the gap between its two bodies on the line joining their centroids."""
     from spinemark.io.readers import load_volume
 
     vol = load_volume(mask_path)
@@ -75,6 +75,12 @@ def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, flo
         leave = np.argmin(in_a) if not in_a.all() else len(t)  # first sample past body a
         enter = leave + np.argmax(in_b[leave:])  # first sample in body b after it
         discs[a] = centre[a] + (t[leave - 1] + t[enter]) / 2.0 * (centre[b] - centre[a])
+    return centre, discs
+
+
+def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, float]]:
+    """As :func:`errors`, for the bodies of a body mask, with the discs of :func:`mask_centres_and_discs`."""
+    centre, discs = mask_centres_and_discs(mask_path)
     out = []
     for name, c in (derive or bodies_from_discs)(discs).items():
         above = discs[anatomy.neighbours(name, anatomy.sequence_of(discs))[0]]

@@ -234,6 +234,21 @@ def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, ca
     assert not (tmp_path / "o3").exists()
 
 
+def test_discs_between_the_vertebrae_found_on_request(tmp_path, golden_phantom):
+    from spinemark.io.writers import read_landmarks, save_volume
+
+    img = save_volume(golden_phantom.image, tmp_path / "scan.nii.gz")
+    assert main(["predict", str(img), "-o", str(tmp_path / "out"), "--discs", "--formats", "json,csv", "--quiet"]) == 0
+    got = read_landmarks(tmp_path / "out" / "scan.landmarks.json")
+    bodies = [p.name for p in got.vertebrae()]
+    assert got.discs().names == [f"{a}/{b}" for a, b in zip(bodies, bodies[1:]) if a[0] != "S"]  # T12/L1..L5/S1
+    truth = {p.name: np.asarray(p.position_mm) for p in golden_phantom.landmarks if p.is_disc}
+    assert all(np.linalg.norm(np.subtract(p.position_mm, truth[p.name])) < 3.0 for p in got.discs())
+    assert "L4/L5,123," in (tmp_path / "out" / "scan.csv").read_text()
+    assert main(["predict", str(img), "-o", str(tmp_path / "o2"), "--formats", "json", "--quiet"]) == 0
+    assert not read_landmarks(tmp_path / "o2" / "scan.landmarks.json").discs().names  # off by default
+
+
 def test_known_levels_fix_the_names_and_are_checked(tmp_path, capsys, golden_phantom):
     pytest.importorskip("torch")
     from spinemark.io.writers import save_volume

@@ -104,12 +104,14 @@ def predict_file(
     stem: str | None = None,
     max_voxels: int = MAX_VOXELS,
     known: Landmarks | None = None,
+    discs: bool = False,
 ) -> FileResult:
     """Predict one image and write the chosen formats into ``outdir``, all or nothing.
 
     Existing outputs are refused before any work unless ``overwrite``; with it, the input's outputs of an earlier run
     in formats not written now are removed, and all of them when this run fails (the error says so), so that no file
-    in ``outdir`` contradicts the latest run. ``known``: as in :func:`predict`.
+    in ``outdir`` contradicts the latest run. ``known``: as in :func:`predict`. ``discs``: also write the disc centre
+    between each two neighbouring vertebrae found (:meth:`~spinemark.landmarks.Landmarks.with_discs`).
 
     Raises:
         SpinemarkError: :class:`InputError` for a bad image, :class:`OutputError` for an output problem.
@@ -123,7 +125,7 @@ def predict_file(
     # fails: no file is left that contradicts this run
     earlier = [p for p in output_paths(outdir, stem, FORMATS).values() if overwrite and p.is_file()]
     try:
-        result = _predict_and_write(path, targets, method, weights, overwrite, max_voxels, known)
+        result = _predict_and_write(path, targets, method, weights, overwrite, max_voxels, known, discs)
     except Exception as exc:
         removed = _remove(p for p in earlier if p.is_file())
         if not removed:
@@ -150,7 +152,7 @@ def _remove(paths: Iterable[Path]) -> list[str]:
 
 
 def _predict_and_write(path: Path, targets: dict[str, Path], method, weights, overwrite: bool, max_voxels: int,
-                       known: Landmarks | None) -> FileResult:
+                       known: Landmarks | None, discs: bool) -> FileResult:
     """The prediction and the writing of :func:`predict_file`."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -166,7 +168,7 @@ def _predict_and_write(path: Path, targets: dict[str, Path], method, weights, ov
         raise InputError(path, f"no vertebra found by method {m.name!r}{cover}: no spine in view, a part of the spine "
                                f"the model does not cover, or an image it cannot read{why}")
     t0 = time.perf_counter()
-    lms = pred.landmarks
+    lms = pred.landmarks.with_discs() if discs else pred.landmarks
     lms.warnings = list(dict.fromkeys([*lms.warnings, *pred.warnings]))
     info = OutputInfo(method=m.name, model=m.model_info, image_path=str(path), known=known)
     contents = render_outputs(lms, list(targets), image=vol, info=info)
@@ -187,6 +189,7 @@ def predict_batch(
     progress: Callable[[Iterable], Iterable] | None = None,
     max_voxels: int = MAX_VOXELS,
     known: Landmarks | str | Path | None = None,
+    discs: bool = False,
 ) -> list[FileResult]:
     """Predict every image among ``inputs`` (files or folders, searched recursively).
 
@@ -198,6 +201,7 @@ def predict_batch(
         known: As in :func:`predict`, for a single input; or a folder of known-level files, one per input that has
             any, named after its output stem (``<stem>.mrk.json`` or ``<stem>.landmarks.json``, see
             :func:`known_levels_for`).
+        discs: As in :func:`predict_file`.
 
     Raises:
         InputError: ``known`` names no folder of known-level files.
@@ -235,7 +239,7 @@ def predict_batch(
         try:
             given = known_levels_for(folder, image_stem(f)) if folder is not None else known
             results.append(predict_file(f, outdir, m, formats=formats, overwrite=overwrite, max_voxels=max_voxels,
-                                        known=given))
+                                        known=given, discs=discs))
         except SpinemarkError as exc:
             log.info("failed: %s", exc)
             results.append(FileResult(f, error=str(exc)))

@@ -44,6 +44,9 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
                    help=f"comma-separated output formats from {','.join(FORMATS)}; 'all' for every one "
                         f"(default: {','.join(DEFAULT_FORMATS)})")
+    p.add_argument("--discs", action="store_true",
+                   help="also write the disc centre between each two neighbouring vertebrae found (on the curve "
+                        "through their centres; confidence the lower of the two)")
     p.add_argument("--summary", type=Path, metavar="CSV",
                    help="also write one row per input (status, vertebrae, confidence, warnings, error) to this file")
     p.add_argument("--known", action="append", default=[], metavar="NAME:X,Y,Z|FILE",
@@ -183,7 +186,8 @@ def _cmd_predict(args) -> int:
 
     try:
         results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
-                                formats=formats, overwrite=args.overwrite, progress=progress, known=known)
+                                formats=formats, overwrite=args.overwrite, progress=progress, known=known,
+                                discs=args.discs)
     except ValueError as exc:  # wrong usage, such as known levels with several inputs (the finally still runs)
         _err(str(exc))
         return 2

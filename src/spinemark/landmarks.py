@@ -119,6 +119,15 @@ class Landmarks:
         """Only the disc landmarks."""
         return Landmarks([p for p in self.points if p.is_disc], self.geometry, list(self.warnings))
 
+    def with_discs(self) -> Landmarks:
+        """These vertebrae and the disc between each two neighbours among them (:func:`discs_from_bodies`), with the
+        lower confidence of the two; earlier discs are replaced."""
+        vertebrae = self.vertebrae()
+        conf = {p.name: p.confidence for p in vertebrae}
+        discs = [Landmark(n, c, min(conf[a] for a in n.split("/")))
+                 for n, c in discs_from_bodies({p.name: p.position_mm for p in vertebrae}).items()]
+        return Landmarks([*vertebrae, *discs], self.geometry, list(self.warnings))
+
     def on_geometry(self, geometry: Geometry) -> Landmarks:
         """The same world points, referred to another grid."""
         return Landmarks(list(self.points), geometry, list(self.warnings))
@@ -138,6 +147,26 @@ class Landmarks:
         return cls(pts, geometry)
 
 
+def _halfway(points: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """The point halfway between each two neighbours of the spine among ``points`` (keyed by vertebra names, in the
+    sequence :func:`spinemark.anatomy.sequence_of` them), on the curve of the spine: halfway along the parabola through
+    the two and the next point beyond either (the mean of the two parabolas where both exist, the midpoint where neither
+    does). Keyed by the two names."""
+    d = {k: np.asarray(v, dtype=np.float64) for k, v in points.items()}
+    seq = anatomy.sequence_of(d)
+    out = {}
+    for upper, a in d.items():
+        lower = anatomy.neighbours(upper, seq)[1]
+        if lower not in d:
+            continue
+        b = d[lower]
+        further_up, further_down = d.get(anatomy.neighbours(upper, seq)[0]), d.get(anatomy.neighbours(lower, seq)[1])
+        curves = [(6 * a + 3 * b - further_up) / 8] if further_up is not None else []  # the quadratic at t = 1/2
+        curves += [(3 * a + 6 * b - further_down) / 8] if further_down is not None else []
+        out[upper, lower] = np.mean(curves, axis=0) if curves else (a + b) / 2.0
+    return out
+
+
 def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Vertebral body centres between the centres of the disc above and the disc below, on the curve of the spine.
 
@@ -148,21 +177,20 @@ def bodies_from_discs(discs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     (``benchmarks/bodies_from_discs.py``).
 
     Args:
-        discs: Disc centres keyed by the vertebra above the disc (``"L4"`` for L4/L5).
+        discs: Disc centres keyed by the vertebra above the disc (``"L4"`` for L4/L5); a T13/L1 or L6/S1 disc puts
+            its variant into the sequence (T12/T13 and T12/L1 share an id, as L5/L6 and L5/S1 do).
 
     Returns:
         Centres of the bodies that have a labelled disc on both sides (L2..L5 from L1/L2..L5/S1).
     """
-    d = {k: np.asarray(v, dtype=np.float64) for k, v in discs.items()}
-    seq = anatomy.sequence_of(d)  # T12/T13 and T12/L1 share an id, as L5/L6 and L5/S1 do
-    out = {}
-    for upper, above in d.items():  # the disc above the body, and the one below it
-        body = anatomy.neighbours(upper, seq)[1]
-        if body not in d:
-            continue
-        below = d[body]
-        further_up, further_down = d.get(anatomy.neighbours(upper, seq)[0]), d.get(anatomy.neighbours(body, seq)[1])
-        curves = [(6 * above + 3 * below - further_up) / 8] if further_up is not None else []  # quadratic at t = 1/2
-        curves += [(3 * above + 6 * below - further_down) / 8] if further_down is not None else []
-        out[body] = np.mean(curves, axis=0) if curves else (above + below) / 2.0
-    return out
+    return {body: p for (_, body), p in _halfway(discs).items()}
+
+
+def discs_from_bodies(bodies: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Disc centres between two neighbouring vertebral body centres, on the curve of the spine as in
+    :func:`bodies_from_discs`; keyed by disc name (``"L4/L5"``). The discs of the mobile spine only, C2/C3 to the
+    lumbosacral disc (none between C1 and C2, in the fused sacrum or at the coccyx; C1, a ring off the curve of the
+    bodies, is left out of it); bodies that are no neighbours (a level missing between them) get none."""
+    mobile = {n: p for n, p in bodies.items() if n != "C1"}
+    return {f"{upper}/{lower}": p for (upper, lower), p in _halfway(mobile).items()
+            if anatomy.region(upper) in ("cervical", "thoracic", "lumbar")}

@@ -1,4 +1,4 @@
-"""benchmarks/bodies_from_discs.py: how far a body derived from its discs lies from its centroid."""
+"""benchmarks/bodies_from_discs.py and discs.py: bodies derived from discs, and discs from bodies."""
 
 import numpy as np
 
@@ -23,3 +23,12 @@ def test_on_a_lordotic_phantom_the_curve_beats_the_midpoint():
     m = benchmark_script("benchmarks/bodies_from_discs.py")
     curve, mid = (np.mean([np.linalg.norm(o) for _, o, _ in m.errors("lumbar", 0, d)]) for d in (None, m.midpoints))
     assert curve < mid < 3.0
+
+
+def test_discs_benchmark_counts_missed_discs_and_summarises_per_level():
+    m = benchmark_script("benchmarks/discs.py")
+    truth = {"L3/L4": np.zeros(3), "L4/L5": np.array([0.0, 0.0, -36.0])}
+    rows = m.compare({"L3/L4": np.array([3.0, 4.0, 0.0])}, truth)
+    assert rows == [("L3/L4", 5.0), ("L4/L5", None)]
+    lines = m.table({"real": rows})
+    assert lines[2] == "| real | all | 2 | 1 | 5.00 | 5.00 | 5.00 |" and lines[4] == "|  | L4/L5 | 1 | 0 | n/a | n/a | n/a |"

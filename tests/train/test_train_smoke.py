@@ -143,22 +143,6 @@ def test_train_command_end_to_end_and_errors(tiny_data, tmp_path, capsys):
     assert "nothing to train on" in capsys.readouterr().err
 
 
-def test_bodies_from_discs_lie_on_the_curve_through_the_discs():
-    import numpy as np
-
-    from spinemark.landmarks import bodies_from_discs
-
-    # L3/L4, L4/L5, L5/S1 at t = 0, 1, 2 along the spine, y = t^2 + t: the bodies at t = 1/2 and 3/2
-    discs = {"L3": np.array([0.0, 0.0, 30.0]), "L4": np.array([0.0, 2.0, 0.0]), "L5": np.array([0.0, 6.0, -30.0])}
-    bodies = bodies_from_discs(discs)
-    assert sorted(bodies) == ["L4", "L5"]  # L3 needs the L2/L3 disc, S1 the S1/S2 disc
-    assert np.allclose(bodies["L4"], [0, 0.75, 15]) and np.allclose(bodies["L5"], [0, 3.75, -15])
-    two = bodies_from_discs({"L3": discs["L3"], "L4": discs["L4"]})  # no third disc: the midpoint
-    assert list(two) == ["L4"] and np.allclose(two["L4"], [0, 1, 15])
-    t13 = {k: np.array([0.0, 0.0, -30.0 * i]) for i, k in enumerate(("T11", "T12", "T13", "L1"))}  # T13/L1 labelled
-    assert {k: v[2] for k, v in bodies_from_discs(t13).items()} == {"T12": -15.0, "T13": -45.0, "L1": -75.0}
-
-
 def test_a_case_of_discs_alone_says_its_bodies_are_derived_also_from_the_cache(tmp_path):
     from conftest import write_tiny_case
     from spinemark.evaluate.report import DISC_NOTE

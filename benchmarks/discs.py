@@ -1,0 +1,117 @@
+"""How far the disc centres of ``spinemark predict --discs`` lie from the true ones.
+
+``--discs`` puts a disc between each two neighbouring vertebrae found, on the curve through their centres
+(:func:`spinemark.landmarks.discs_from_bodies`). Measured three ways, per disc level:
+
+1. ``phantoms``: the derivation alone, from the true body centres, against the true disc centres (the centroids of
+   the phantom's shapes), over ``--n`` phantoms of each preset;
+2. ``IVD`` (with ``--data``): the shipped model's bodies on the IVD set's five full scans against their labelled
+   discs, the only real disc labels here (training cases of the shipped model);
+3. ``VB3 validation`` (with ``--data``): the shipped model's bodies on the ten held-out VB3 subjects of the
+   validation split against discs taken from their body masks (midway across the gap between two bodies on the line
+   joining their centroids: ``bodies_from_discs.py``), a stand-in for disc labels.
+
+A disc whose name the prediction does not give (a body missed, or named otherwise) is counted as missed::
+
+    python benchmarks/discs.py --n 20 --seed 0 --data ../shared/data/spine-mri
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bodies_from_discs import PRESETS, mask_centres_and_discs  # noqa: E402
+from spinemark import anatomy  # noqa: E402
+from spinemark.landmarks import discs_from_bodies  # noqa: E402
+
+SPLIT = Path(__file__).resolve().parents[1] / "src/spinemark/train/splits/spine_mri_v1.json"
+
+
+def compare(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> list[tuple[str, float | None]]:
+    """``(disc, error mm or None when not predicted)`` of every true disc."""
+    return [(n, float(np.linalg.norm(pred[n] - t)) if n in pred else None) for n, t in truth.items()]
+
+
+def phantom_rows(n: int, seed: int) -> list[tuple[str, float | None]]:
+    from spinemark.synth import make_phantom
+
+    rows = []
+    for preset in PRESETS:
+        for s in range(seed, seed + n):
+            lms = make_phantom(preset=preset, seed=s).landmarks
+            bodies = {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}
+            truth = {p.name: np.asarray(p.position_mm) for p in lms if p.is_disc}
+            rows += [r for r in compare(discs_from_bodies(bodies), truth) if r[1] is not None]  # discs in view
+    return rows
+
+
+def predicted_discs(image: Path, method) -> dict[str, np.ndarray]:
+    from spinemark.api import predict
+
+    return {p.name: np.asarray(p.position_mm) for p in predict(image, method).landmarks.with_discs().discs()}
+
+
+def ivd_rows(data: Path, method) -> list[tuple[str, float | None]]:
+    from spinemark.evaluate.report import load_truth
+
+    rows = []
+    for mask in sorted((data / "IVD").glob("*_seg-vert_msk.nii.gz")):
+        truth = {p.name: np.asarray(p.position_mm) for p in load_truth(mask).discs()}
+        rows += compare(predicted_discs(Path(str(mask).replace("_seg-vert_msk", "_img")), method), truth)
+    return rows
+
+
+def vb3_validation_rows(data: Path, method) -> list[tuple[str, float | None]]:
+    rows = []
+    for case in (c for c in json.loads(SPLIT.read_text())["validation"] if c.startswith("VB3")):
+        _, discs = mask_centres_and_discs(data / "VB3" / f"{case}_seg-vert_msk.nii.gz")
+        seq = anatomy.sequence_of(discs)
+        truth = {f"{upper}/{anatomy.neighbours(upper, seq)[1]}": p for upper, p in discs.items()}
+        rows += compare(predicted_discs(data / "VB3" / f"{case}_img.nii.gz", method), truth)
+    return rows
+
+
+def table(groups: dict[str, list[tuple[str, float | None]]]) -> list[str]:
+    lines = ["| set | disc | true discs | predicted | mean mm | median mm | max mm |", "|---|---|---|---|---|---|---|"]
+    for group, rows in groups.items():
+        by_disc: dict[str, list[float | None]] = defaultdict(list)
+        for name, err in rows:
+            by_disc[name].append(err)
+        keys = ["all", *sorted(by_disc, key=lambda n: anatomy.order(n.split("/")[0]))]
+        for key in keys:
+            errs = [e for _, e in rows] if key == "all" else by_disc[key]
+            found = np.array([e for e in errs if e is not None])
+            stats = f"{found.mean():.2f} | {np.median(found):.2f} | {found.max():.2f}" if len(found) else "n/a | n/a | n/a"
+            lines.append(f"| {group if key == 'all' else ''} | {key} | {len(errs)} | {len(found)} | {stats} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20, help="phantoms per preset (seeds seed..seed+n-1)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, help="the spine-mri folder: also the IVD set and the VB3 validation subjects")
+    ap.add_argument("--weights", help="other weights than the shipped model's")
+    args = ap.parse_args(argv)
+    groups = {"phantoms": phantom_rows(args.n, args.seed)}
+    if args.data is not None:
+        from spinemark.methods.base import get_method
+
+        method = get_method("dualhead", weights=args.weights)
+        groups["IVD"] = ivd_rows(args.data, method)
+        groups["VB3 validation"] = vb3_validation_rows(args.data, method)
+    print(f"{args.n} phantoms per preset ({', '.join(PRESETS)}), seeds {args.seed}..{args.seed + args.n - 1}"
+          + (f"; {args.data}" if args.data else "") + "\n")
+    print("\n".join(table(groups)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
