@@ -7,13 +7,16 @@
    the phantom's shapes), over ``--n`` phantoms of each preset;
 2. ``IVD`` (with ``--data``): the shipped model's bodies on the IVD set's five full scans against their labelled
    discs, the only real disc labels here (training cases of the shipped model);
-3. ``VB3 validation`` (with ``--data``): the shipped model's bodies on the ten held-out VB3 subjects of the
-   validation split against discs taken from their body masks (midway across the gap between two bodies on the line
-   joining their centroids: ``bodies_from_discs.py``), a stand-in for disc labels.
+3. ``VB3 validation``, ``VB1 validation`` (with ``--data``): the shipped model's bodies on the held-out series of the
+   validation split (10 VB3 subjects, 5 VB1 series of 2 patients) against discs taken from their body masks (midway
+   across the gap between two bodies on the line joining their centroids: ``bodies_from_discs.py``), a stand-in for
+   disc labels. VB1's names are those of the data folder: give the folder of ``reread_vb1.py``, whose names the
+   shipped model follows (in the original folder every VB1 disc is named one level off, and counted missed).
 
 A disc whose name the prediction does not give (a body missed, or named otherwise) is counted as missed::
 
-    python benchmarks/discs.py --n 20 --seed 0 --data ../shared/data/spine-mri
+    python benchmarks/reread_vb1.py ../shared/data/spine-mri runs/spine-mri-vb1-s1
+    python benchmarks/discs.py --n 20 --seed 0 --data runs/spine-mri-vb1-s1
 """
 
 from __future__ import annotations
@@ -68,13 +71,13 @@ def ivd_rows(data: Path, method) -> list[tuple[str, float | None]]:
     return rows
 
 
-def vb3_validation_rows(data: Path, method) -> list[tuple[str, float | None]]:
+def validation_rows(data: Path, subset: str, method) -> list[tuple[str, float | None]]:
     rows = []
-    for case in (c for c in json.loads(SPLIT.read_text())["validation"] if c.startswith("VB3")):
-        _, discs = mask_centres_and_discs(data / "VB3" / f"{case}_seg-vert_msk.nii.gz")
+    for case in (c for c in json.loads(SPLIT.read_text())["validation"] if c.startswith(subset)):
+        _, discs = mask_centres_and_discs(data / subset / f"{case}_seg-vert_msk.nii.gz")
         seq = anatomy.sequence_of(discs)
         truth = {f"{upper}/{anatomy.neighbours(upper, seq)[1]}": p for upper, p in discs.items()}
-        rows += compare(predicted_discs(data / "VB3" / f"{case}_img.nii.gz", method), truth)
+        rows += compare(predicted_discs(data / subset / f"{case}_img.nii.gz", method), truth)
     return rows
 
 
@@ -97,7 +100,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20, help="phantoms per preset (seeds seed..seed+n-1)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", type=Path, help="the spine-mri folder: also the IVD set and the VB3 validation subjects")
+    ap.add_argument("--data", type=Path, help="the spine-mri folder (VB1 re-read: reread_vb1.py): also the IVD set "
+                                              "and the validation series")
     ap.add_argument("--weights", help="other weights than the shipped model's")
     args = ap.parse_args(argv)
     groups = {"phantoms": phantom_rows(args.n, args.seed)}
@@ -106,7 +110,8 @@ def main(argv=None) -> int:
 
         method = get_method("dualhead", weights=args.weights)
         groups["IVD"] = ivd_rows(args.data, method)
-        groups["VB3 validation"] = vb3_validation_rows(args.data, method)
+        for subset in ("VB3", "VB1"):
+            groups[f"{subset} validation"] = validation_rows(args.data, subset, method)
     print(f"{args.n} phantoms per preset ({', '.join(PRESETS)}), seeds {args.seed}..{args.seed + args.n - 1}"
           + (f"; {args.data}" if args.data else "") + "\n")
     print("\n".join(table(groups)))
