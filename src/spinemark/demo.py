@@ -35,6 +35,7 @@ class DemoResult:
     rows: list[tuple[str, float | None]] = field(default_factory=list)  # (name, error mm or None if missed)
     extra: list[str] = field(default_factory=list)  # predicted names with no truth
     outside: list[str] = field(default_factory=list)  # true names that are no level of the model
+    discs: list[tuple[str, float | None]] = field(default_factory=list)  # true discs: (name, error mm or None)
 
     def report(self) -> str:
         found = [e for _, e in self.rows if e is not None]
@@ -47,6 +48,9 @@ class DemoResult:
         if found:
             lines.append(f"\n{len(found)}/{len(self.rows)} vertebrae of the model's levels found, mean error "
                          f"{np.mean(found):.1f} mm, {sum(e <= 10 for e in found)} within 10 mm")
+        if self.discs:
+            lines.append("discs (--discs): " + ", ".join(f"{n} {'missed' if e is None else f'{e:.1f} mm'}"
+                                                          for n, e in self.discs))
         if self.result.timings:
             lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.result.timings.items()))
         folder = self.image.parent
@@ -73,7 +77,7 @@ def compare_by_name(pred: Landmarks, truth: Landmarks, levels: Sequence[str] | N
 
 def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bool = False,
              method: str = "dualhead", weights=None) -> DemoResult:
-    """Make a pelvic phantom in ``outdir``, predict it, write every output format and compare with truth.
+    """Make a pelvic phantom in ``outdir``, predict it (with discs), write every output format and compare with truth.
 
     Raises:
         OutputError: A file the demo writes exists (and ``overwrite`` is false) or is a folder; checked for every
@@ -90,6 +94,10 @@ def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bo
                 overwrite=overwrite)
     save_volume(ph.image, image_path, overwrite=overwrite)
     m = get_method(method, weights=weights)
-    result = predict_file(image_path, outdir, method=m, formats=list(FORMATS), overwrite=overwrite)
+    result = predict_file(image_path, outdir, method=m, formats=list(FORMATS), overwrite=overwrite, discs=True)
     pred = read_landmarks(outdir / "demo_pelvic.landmarks.json")
-    return DemoResult(image_path, truth_path, result, *compare_by_name(pred, ph.landmarks, getattr(m, "levels", None)))
+    discs = {p.name: p.position_mm for p in pred.discs()}
+    disc_rows = [(t.name, float(np.linalg.norm(np.subtract(discs[t.name], t.position_mm))) if t.name in discs else None)
+                 for t in ph.landmarks.discs()]
+    return DemoResult(image_path, truth_path, result, *compare_by_name(pred, ph.landmarks, getattr(m, "levels", None)),
+                      disc_rows)
