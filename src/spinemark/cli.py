@@ -88,7 +88,8 @@ def _get_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in the folder")
     common(p)
 
-    p = sub.add_parser("demo", help="make a pelvic phantom, predict its vertebrae and discs, write every format, print the error")
+    p = sub.add_parser("demo", help="make a pelvic phantom, predict its vertebrae and discs, write every format, "
+                                    "print the error")
     p.add_argument("-o", "--output", type=Path, default=Path("spinemark-demo"), help="folder (default: spinemark-demo)")
     p.add_argument("--seed", type=int, default=0, help="phantom seed (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -148,10 +148,10 @@ class Landmarks:
 
 
 def _halfway(points: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
-    """The point halfway between each two neighbours of the spine among ``points`` (keyed by vertebra names, in the
-    sequence :func:`spinemark.anatomy.sequence_of` them), on the curve of the spine: halfway along the parabola through
-    the two and the next point beyond either (the mean of the two parabolas where both exist, the midpoint where neither
-    does). Keyed by the two names."""
+    """The point halfway between each two neighbours of the spine among ``points`` (keyed by vertebra names; the
+    sequence is :func:`spinemark.anatomy.sequence_of` those names), on the curve of the spine: halfway along the
+    parabola through the two and the next point beyond either (the mean of the two parabolas where both exist, the
+    midpoint where neither does). Keyed by the two names."""
     d = {k: np.asarray(v, dtype=np.float64) for k, v in points.items()}
     seq = anatomy.sequence_of(d)
     out = {}
