@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -32,28 +31,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bodies_from_discs import PRESETS, mask_centres_and_discs  # noqa: E402
 from spinemark import anatomy  # noqa: E402
-from spinemark.landmarks import discs_from_bodies  # noqa: E402
+from spinemark.evaluate.metrics import disc_summary, localization_errors  # noqa: E402
+from spinemark.evaluate.report import discs_table  # noqa: E402
+from spinemark.landmarks import Landmark, Landmarks, discs_from_bodies  # noqa: E402
 
 SPLIT = Path(__file__).resolve().parents[1] / "src/spinemark/train/splits/spine_mri_v1.json"
 
 
-def compare(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> list[tuple[str, float | None]]:
-    """``(disc, error mm or None when not predicted)`` of every true disc."""
-    return [(n, float(np.linalg.norm(pred[n] - t)) if n in pred else None) for n, t in truth.items()]
+def scan(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> tuple[list[str], dict[str, float]]:
+    """One scan for :func:`~spinemark.evaluate.metrics.disc_summary`: its true discs and the errors of those predicted."""
+    def points(d):
+        return Landmarks([Landmark(n, p) for n, p in d.items()])
+
+    return list(truth), localization_errors(points(pred), points(truth))
 
 
-def phantom_rows(n: int, seed: int) -> list[tuple[str, float | None]]:
+def phantom_scans(n: int, seed: int) -> list[tuple[list[str], dict[str, float]]]:
     from spinemark.synth import make_phantom
 
-    rows = []
+    scans = []
     for preset in PRESETS:
         for s in range(seed, seed + n):
             lms = make_phantom(preset=preset, seed=s).landmarks
-            bodies = {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}
-            truth = {p.name: np.asarray(p.position_mm) for p in lms if p.is_disc}
+            derived = discs_from_bodies({p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc})
             # a disc without both of its bodies in view has no derivation to measure
-            rows += [r for r in compare(discs_from_bodies(bodies), truth) if r[1] is not None]
-    return rows
+            scans.append(scan(derived, {p.name: p.position_mm for p in lms if p.is_disc and p.name in derived}))
+    return scans
 
 
 def predicted_discs(image: Path, method) -> dict[str, np.ndarray]:
@@ -62,39 +65,24 @@ def predicted_discs(image: Path, method) -> dict[str, np.ndarray]:
     return {p.name: np.asarray(p.position_mm) for p in predict(image, method).landmarks.with_discs().discs()}
 
 
-def ivd_rows(data: Path, method) -> list[tuple[str, float | None]]:
+def ivd_scans(data: Path, method) -> list[tuple[list[str], dict[str, float]]]:
     from spinemark.evaluate.report import load_truth
 
-    rows = []
+    scans = []
     for mask in sorted((data / "IVD").glob("*_seg-vert_msk.nii.gz")):
-        truth = {p.name: np.asarray(p.position_mm) for p in load_truth(mask).discs()}
-        rows += compare(predicted_discs(Path(str(mask).replace("_seg-vert_msk", "_img")), method), truth)
-    return rows
+        truth = {p.name: p.position_mm for p in load_truth(mask).discs()}
+        scans.append(scan(predicted_discs(Path(str(mask).replace("_seg-vert_msk", "_img")), method), truth))
+    return scans
 
 
-def validation_rows(data: Path, subset: str, method) -> list[tuple[str, float | None]]:
-    rows = []
+def validation_scans(data: Path, subset: str, method) -> list[tuple[list[str], dict[str, float]]]:
+    scans = []
     for case in (c for c in json.loads(SPLIT.read_text())["validation"] if c.startswith(subset)):
         _, discs = mask_centres_and_discs(data / subset / f"{case}_seg-vert_msk.nii.gz")
         seq = anatomy.sequence_of(discs)
         truth = {f"{upper}/{anatomy.neighbours(upper, seq)[1]}": p for upper, p in discs.items()}
-        rows += compare(predicted_discs(data / subset / f"{case}_img.nii.gz", method), truth)
-    return rows
-
-
-def table(groups: dict[str, list[tuple[str, float | None]]]) -> list[str]:
-    lines = ["| set | disc | true discs | predicted | mean mm | median mm | max mm |", "|---|---|---|---|---|---|---|"]
-    for group, rows in groups.items():
-        by_disc: dict[str, list[float | None]] = defaultdict(list)
-        for name, err in rows:
-            by_disc[name].append(err)
-        keys = ["all", *sorted(by_disc, key=lambda n: anatomy.order(n.split("/")[0]))]
-        for key in keys:
-            errs = [e for _, e in rows] if key == "all" else by_disc[key]
-            found = np.array([e for e in errs if e is not None])
-            stats = f"{found.mean():.2f} | {np.median(found):.2f} | {found.max():.2f}" if len(found) else "n/a | n/a | n/a"
-            lines.append(f"| {group if key == 'all' else ''} | {key} | {len(errs)} | {len(found)} | {stats} |")
-    return lines
+        scans.append(scan(predicted_discs(data / subset / f"{case}_img.nii.gz", method), truth))
+    return scans
 
 
 def main(argv=None) -> int:
@@ -105,17 +93,17 @@ def main(argv=None) -> int:
                                               "and the validation series")
     ap.add_argument("--weights", help="other weights than the shipped model's")
     args = ap.parse_args(argv)
-    groups = {"phantoms": phantom_rows(args.n, args.seed)}
+    groups = {"phantoms": phantom_scans(args.n, args.seed)}
     if args.data is not None:
         from spinemark.methods.base import get_method
 
         method = get_method("dualhead", weights=args.weights)
-        groups["IVD"] = ivd_rows(args.data, method)
+        groups["IVD"] = ivd_scans(args.data, method)
         for subset in ("VB3", "VB1"):
-            groups[f"{subset} validation"] = validation_rows(args.data, subset, method)
+            groups[f"{subset} validation"] = validation_scans(args.data, subset, method)
     print(f"{args.n} phantoms per preset ({', '.join(PRESETS)}), seeds {args.seed}..{args.seed + args.n - 1}"
           + (f"; {args.data}" if args.data else "") + "\n")
-    print("\n".join(table(groups)))
+    print(discs_table({name: disc_summary(scans) for name, scans in groups.items()}))
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from spinemark.api import FileResult, predict_file
+from spinemark.evaluate.metrics import localization_errors
 from spinemark.io.readers import image_stem
 from spinemark.io.writers import (
     FORMATS,
@@ -96,8 +97,7 @@ def run_demo(outdir: str | Path = "spinemark-demo", seed: int = 0, overwrite: bo
     m = get_method(method, weights=weights)
     result = predict_file(image_path, outdir, method=m, formats=list(FORMATS), overwrite=overwrite, discs=True)
     pred = read_landmarks(outdir / "demo_pelvic.landmarks.json")
-    discs = {p.name: p.position_mm for p in pred.discs()}
-    disc_rows = [(t.name, float(np.linalg.norm(np.subtract(discs[t.name], t.position_mm))) if t.name in discs else None)
-                 for t in ph.landmarks.discs()]
+    disc_errors = localization_errors(pred.discs(), ph.landmarks.discs())
+    disc_rows = [(t.name, disc_errors.get(t.name)) for t in ph.landmarks.discs()]
     return DemoResult(image_path, truth_path, result, *compare_by_name(pred, ph.landmarks, getattr(m, "levels", None)),
                       disc_rows)

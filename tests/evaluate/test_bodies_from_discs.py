@@ -28,7 +28,8 @@ def test_on_a_lordotic_phantom_the_curve_beats_the_midpoint():
 def test_discs_benchmark_counts_missed_discs_and_summarises_per_level():
     m = benchmark_script("benchmarks/discs.py")
     truth = {"L3/L4": np.zeros(3), "L4/L5": np.array([0.0, 0.0, -36.0])}
-    rows = m.compare({"L3/L4": np.array([3.0, 4.0, 0.0])}, truth)
-    assert rows == [("L3/L4", 5.0), ("L4/L5", None)]
-    lines = m.table({"real": rows})
-    assert lines[2] == "| real | all | 2 | 1 | 5.00 | 5.00 | 5.00 |" and lines[4] == "|  | L4/L5 | 1 | 0 | n/a | n/a | n/a |"
+    names, errors = m.scan({"L3/L4": np.array([3.0, 4.0, 0.0]), "T1/T2": np.zeros(3)}, truth)
+    assert names == ["L3/L4", "L4/L5"] and errors == {"L3/L4": 5.0}
+    lines = m.discs_table({"real": m.disc_summary([(names, errors)])}).splitlines()
+    assert lines[2] == "| real | all | 2 | 1 | 5.00 | 5.00 | 5.00 | 50.0% | 50.0% |"
+    assert lines[4] == "|  | L4/L5 | 1 | 0 | n/a | n/a | n/a | 0.0% | 0.0% |"

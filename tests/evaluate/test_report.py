@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -169,3 +170,26 @@ def test_a_label_image_of_discs_alone_gives_the_bodies_between_them(tmp_path):
     pred = Landmarks([Landmark(n, got[n].position_mm) for n in ("L3", "L4", "L5")], got.geometry)
     write_landmarks(tmp_path / "d.landmarks.json", pred)
     assert evaluate_pair(tmp_path / "d.landmarks.json", tmp_path / "d_seg.nii.gz").notes == got.warnings
+
+
+def test_discs_are_scored_where_truth_and_prediction_both_hold_them(tmp_path):
+    vol, _, truth = labelled_volume()
+    disc = {"L1/L2": (0.0, 0.0, 0.0), "L2/L3": (0.0, 0.0, -30.0)}
+    truth = Landmarks([*truth.points, *(Landmark(n, p) for n, p in disc.items())], truth.geometry)
+    pred = Landmarks([*truth.vertebrae().points, Landmark("L1/L2", (3.0, 4.0, 0.0))], truth.geometry)
+    for folder, lms in (("pred", pred), ("truth", truth)):
+        write_landmarks(tmp_path / folder / "a.landmarks.json", lms)
+    write_landmarks(tmp_path / "pred" / "b.landmarks.json", truth.vertebrae())  # no discs predicted: not scored
+    write_landmarks(tmp_path / "truth" / "b.landmarks.json", truth)
+    summary = evaluate_dirs(tmp_path / "pred", tmp_path / "truth", tmp_path / "out")
+    a, b = summary.scans
+    assert a.true_discs == ["L1/L2", "L2/L3"] and a.disc_errors == {"L1/L2": 5.0} and not b.true_discs
+    assert summary.discs["all"]["n_total"] == 2 and summary.discs["all"]["n"] == 1
+    assert summary.discs["L1/L2"]["mean_mm"] == 5.0 and summary.discs["L2/L3"]["n"] == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Discs" in report and "| all | all | 2 | 1 | 5.00 |" in report
+    assert summary.scans[0].score.n_identified == len(truth.vertebrae())  # the vertebrae's figures stay as they were
+    with open(tmp_path / "out" / "per_scan.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert (rows[0]["discs"], rows[0]["discs_found"], rows[0]["disc_mean_error_mm"]) == ("2", "1", "5.0")
+    assert rows[1]["discs"] == ""

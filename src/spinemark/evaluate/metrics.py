@@ -298,6 +298,23 @@ def error_stats(errors: Sequence[float], n_total: int | None = None) -> dict:
     return out
 
 
+def disc_summary(scans: Sequence[tuple[Sequence[str], dict[str, float]]]) -> dict[str, dict]:
+    """Disc centres over scans, each given as its true disc names and the errors of the discs predicted under those
+    names (:func:`localization_errors`): :func:`error_stats` pooled (``"all"``) and per disc, cranial to caudal, with
+    every true disc in the denominators (a disc not predicted counts as outside every radius); {} without discs."""
+    per: dict[str, list[float | None]] = {}
+    for names, errors in scans:
+        for n in names:
+            per.setdefault(n, []).append(errors.get(n))
+
+    def stats(values: list[float | None]) -> dict:
+        return error_stats([e for e in values if e is not None], len(values))
+
+    if not per:
+        return {}
+    return {"all": stats([e for v in per.values() for e in v]), **{n: stats(per[n]) for n in sort_levels(per)}}
+
+
 def summarize(scores: Sequence[ScanScore]) -> dict:
     """Pool scans: identification rate, errors, per-level rates, subset accuracy, FP, misses, confusion.
 

@@ -29,6 +29,8 @@ from spinemark.evaluate.metrics import (
     ERROR_THRESHOLDS_MM,
     RADIUS_MM,
     ScanScore,
+    disc_summary,
+    localization_errors,
     names_off,
     score_scan,
     sort_levels,
@@ -115,6 +117,10 @@ class ScanResult:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     names_off: int | None = None
+    true_discs: list[str] = field(default_factory=list)
+    """The truth's discs, where both the truth and the prediction hold discs (``spinemark predict --discs``)."""
+    disc_errors: dict[str, float] = field(default_factory=dict)
+    """Error (mm) of each of them predicted under its own name."""
 
     @property
     def ok(self) -> bool:
@@ -126,6 +132,11 @@ class ScanResult:
             row["fov_bucket"] = fov_bucket(self.score.n_true)
             row.update(self.score.summary_row())
             row["names_off"] = "" if self.names_off is None else self.names_off
+            if self.true_discs:
+                row["discs"] = len(self.true_discs)
+                row["discs_found"] = len(self.disc_errors)
+                row["disc_mean_error_mm"] = round(float(np.mean(list(self.disc_errors.values()))), 3) \
+                    if self.disc_errors else ""
         row["error"] = self.error or ""
         row["notes"] = "; ".join(self.notes)
         return row
@@ -138,6 +149,8 @@ class Summary:
     Attributes:
         metrics: Pooled metrics of all scored scans (:func:`~spinemark.evaluate.metrics.summarize`).
         per_fov: The same per field-of-view bucket.
+        discs: Disc centres of the scans whose truth and prediction both hold discs
+            (:func:`~spinemark.evaluate.metrics.disc_summary`); {} when none does.
         scans: One :class:`ScanResult` per pair (failed pairs carry their error).
         errors: One message per unpaired (a truth without prediction is scored, all missed), ambiguous or
             unreadable file; each names the file.
@@ -148,6 +161,7 @@ class Summary:
     per_fov: dict[str, dict]
     scans: list[ScanResult]
     errors: list[str]
+    discs: dict[str, dict] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
 
     @property
@@ -177,6 +191,7 @@ class Summary:
             "metrics": self.metrics,
             "per_fov_bucket": self.per_fov,
             "errors": self.errors,
+            "discs": self.discs,
             "radius_mm": RADIUS_MM,
             "error_thresholds_mm": list(ERROR_THRESHOLDS_MM),
         }
@@ -300,7 +315,11 @@ def evaluate_pair(pred_path: str | Path | None, truth_path: str | Path, labelled
         notes.append("no prediction: every vertebra counted as missed")
     score = evaluate_landmarks(pred, truth, labelled)
     off = names_off(pred.vertebrae(), truth.vertebrae(), labelled)
-    return ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes, off)
+    result = ScanResult(key or truth_path.name, pred_path, truth_path, score, None, notes, off)
+    if len(pred.discs()) and len(truth.discs()):
+        result.true_discs = truth.discs().names
+        result.disc_errors = localization_errors(pred.discs(), truth.discs())
+    return result
 
 
 # ---------------------------------------------------------------- a folder
@@ -345,7 +364,7 @@ def evaluate_dirs(
     scored = [s for s in scans if s.ok]
     metrics = summarize([s.score for s in scored])
     per_fov = _per_bucket(scored)
-    summary = Summary(metrics, per_fov, scans, errors)
+    summary = Summary(metrics, per_fov, scans, errors, disc_summary([(s.true_discs, s.disc_errors) for s in scored]))
     contents = render_report(summary, title="spinemark evaluation", sources={"predictions": str(pred_dir),
                                                                               "truth": str(truth_dir)})
     summary.outputs = write_files({out_dir / name: data for name, data in contents.items()}, overwrite=overwrite)
@@ -469,6 +488,14 @@ def per_level_table(metrics: dict) -> str:
     return md_table(("level", "n", "ID rate", "mean mm", "median mm", "<=5 mm", "<=10 mm", "<=20 mm", "FP"), rows)
 
 
+def discs_table(groups: dict[str, dict[str, dict]]) -> str:
+    """Markdown table of :func:`~spinemark.evaluate.metrics.disc_summary` dicts, one block of rows per group."""
+    rows = [[group if disc == "all" else "", disc, str(e["n_total"]), str(e["n"]), _fmt(e["mean_mm"]),
+             _fmt(e["median_mm"]), _fmt(e["max_mm"]), _fmt(e["within_5mm"], True), _fmt(e["within_10mm"], True)]
+            for group, discs in groups.items() for disc, e in discs.items()]
+    return md_table(("set", "disc", "true", "predicted", "mean mm", "median mm", "max mm", "<=5 mm", "<=10 mm"), rows)
+
+
 def confusion_md(table: dict) -> str:
     """Markdown table of a confusion matrix (rows true, columns predicted)."""
     rows = [[r, *(str(c) if c else "." for c in counts)] for r, counts in zip(table["rows"], table["counts"])]
@@ -504,6 +531,12 @@ def render_report(summary: Summary, title: str, sources: dict[str, str]) -> dict
           "name ('-' = a true vertebra no judged prediction lies near). Unverifiable predictions are left out. "
           "Off-by-one labelling shows as a band beside the diagonal.", "",
           confusion_md(m["confusion"]), "", "![confusion](confusion.png)", ""]
+    if summary.discs:
+        n = sum(bool(s.true_discs) for s in scored)
+        md += ["## Discs", "", f"The {n} scan(s) whose truth and prediction both hold discs (`spinemark predict "
+               "--discs`): the distance from each true disc centre to the predicted disc of the same name; within "
+               "5/10 mm as shares of all true discs (a disc not predicted under its name counts as outside).", "",
+               discs_table({"all": summary.discs}), ""]
     if summary.errors:
         md += ["## Problems", "", *(f"- {e}" for e in summary.errors), ""]
     return {
