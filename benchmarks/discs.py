@@ -22,7 +22,6 @@ A disc whose name the prediction does not give (a body missed, or named otherwis
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,8 +33,10 @@ from spinemark import anatomy  # noqa: E402
 from spinemark.evaluate.metrics import disc_summary, localization_errors  # noqa: E402
 from spinemark.evaluate.report import discs_table  # noqa: E402
 from spinemark.landmarks import Landmark, Landmarks, discs_from_bodies  # noqa: E402
+from spinemark.train.data import validation_ids  # noqa: E402
 
-SPLIT = Path(__file__).resolve().parents[1] / "src/spinemark/train/splits/spine_mri_v1.json"
+SPLIT = "spine_mri_v1"
+"""The split whose validation series are measured (:func:`spinemark.train.data.validation_ids`)."""
 
 
 def scan(pred: dict[str, np.ndarray], truth: dict[str, np.ndarray]) -> tuple[list[str], dict[str, float]]:
@@ -77,7 +78,7 @@ def ivd_scans(data: Path, method) -> list[tuple[list[str], dict[str, float]]]:
 
 def validation_scans(data: Path, subset: str, method) -> list[tuple[list[str], dict[str, float]]]:
     scans = []
-    for case in (c for c in json.loads(SPLIT.read_text())["validation"] if c.startswith(subset)):
+    for case in sorted(c for c in validation_ids(SPLIT) if c.startswith(subset)):
         _, discs = mask_centres_and_discs(data / subset / f"{case}_seg-vert_msk.nii.gz")
         seq = anatomy.sequence_of(discs)
         truth = {f"{upper}/{anatomy.neighbours(upper, seq)[1]}": p for upper, p in discs.items()}
