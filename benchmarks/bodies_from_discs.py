@@ -40,7 +40,12 @@ def errors(preset: str, seed: int, derive=None) -> list[tuple[str, np.ndarray, f
     ``derive`` gives from its discs (None: :func:`~spinemark.landmarks.bodies_from_discs`)."""
     lms = make_phantom(preset=preset, seed=seed).landmarks
     discs = {p.name.split("/")[0]: np.asarray(p.position_mm) for p in lms if p.is_disc}
-    bodies = {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}
+    return _offsets(discs, {p.name: np.asarray(p.position_mm) for p in lms if not p.is_disc}, derive)
+
+
+def _offsets(discs: dict[str, np.ndarray], bodies: dict[str, np.ndarray], derive) -> list[tuple[str, np.ndarray, float]]:
+    """``(level, derived minus true centre, disc-to-disc distance)`` of every body of ``bodies`` that ``derive`` (None:
+    ``bodies_from_discs``) gives from ``discs`` (keyed by the vertebra above each disc)."""
     out = []
     for name, c in (derive or bodies_from_discs)(discs).items():
         above = discs.get(anatomy.neighbours(name, anatomy.sequence_of(discs))[0])
@@ -81,11 +86,7 @@ def mask_centres_and_discs(mask_path: Path) -> tuple[dict[str, np.ndarray], dict
 def mask_errors(mask_path: Path, derive=None) -> list[tuple[str, np.ndarray, float]]:
     """As :func:`errors`, for the bodies of a body mask, with the discs of :func:`mask_centres_and_discs`."""
     centre, discs = mask_centres_and_discs(mask_path)
-    out = []
-    for name, c in (derive or bodies_from_discs)(discs).items():
-        above = discs[anatomy.neighbours(name, anatomy.sequence_of(discs))[0]]
-        out.append((name, c - centre[name], float(np.linalg.norm(discs[name] - above))))
-    return out
+    return _offsets(discs, centre, derive)
 
 
 def table(rows: dict[str, list[tuple[np.ndarray, float]]], keys) -> list[str]:

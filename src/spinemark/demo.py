@@ -64,14 +64,10 @@ def compare_by_name(pred: Landmarks, truth: Landmarks, levels: Sequence[str] | N
                     ) -> tuple[list[tuple[str, float | None]], list[str], list[str]]:
     """Distance (mm) from each true vertebra to the prediction of the same name; names predicted but not true; true
     names outside ``levels`` (the levels a model can name; all when None), which get no distance."""
-    rows, outside = [], []
-    for t in truth.vertebrae():
-        if levels is not None and t.name not in levels:
-            outside.append(t.name)
-        elif t.name in pred:
-            rows.append((t.name, float(np.linalg.norm(np.subtract(pred[t.name].position_mm, t.position_mm)))))
-        else:
-            rows.append((t.name, None))
+    errors = localization_errors(pred, truth.vertebrae())
+    names = truth.vertebrae().names
+    outside = [n for n in names if levels is not None and n not in levels]
+    rows = [(n, errors.get(n)) for n in names if n not in outside]
     extra = [p.name for p in pred.vertebrae() if p.name not in truth]
     return rows, extra, outside
 
