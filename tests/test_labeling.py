@@ -45,14 +45,18 @@ def test_parabola_peak_keeps_the_centroid_on_the_grid_edge():
 def test_find_peaks_suppresses_within_the_radius_along_every_axis():
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in (20, 20, 30)], indexing="ij"), -1).astype(np.float32)
 
-    def peaks(offset):
+    def peaks(offset, keep_ratio=None):
         centres = np.add((10, 8, 10), [(0, 0, 0), offset])
         blobs = [h * np.exp(-((grid - c) ** 2).sum(-1) / 1.28) for h, c in zip((1.0, 0.9), centres)]
-        return len(find_peaks(np.maximum(*blobs), 0.25, 4.0)[0])
+        return len(find_peaks(np.maximum(*blobs), 0.25, 4.0, keep_ratio)[0])
 
     assert peaks((0, 0, 5)) == 2  # beyond the radius along one axis
     assert peaks((0, 2, 4)) == 1  # 4.5 voxels apart, but within 4 along every axis: the cube (see find_peaks)
     assert peaks((0, 2, 3)) == 1  # within the radius
+    # keep_ratio: the weaker peak (0.9 of the stronger) beside the stronger one along the axes is kept
+    assert peaks((0, 2, 4), keep_ratio=0.8) == 2
+    assert peaks((0, 2, 4), keep_ratio=0.95) == 1
+    assert peaks((0, 2, 3), keep_ratio=0.8) == 1  # within the radius by distance: never kept
 
 
 def test_build_chain_drops_offchain_outlier():
@@ -399,3 +403,22 @@ def test_an_unanchored_chain_names_its_runner_up_and_an_anchored_one_does_not():
     assert len(runner) == 1 and runner[0].startswith("next most likely names: L1..L3 (probability 0.")
     s1 = _maps([cents[-1]], ["L1"], levels=["L1"])[0]
     assert not any(w.startswith("next most likely") for w in decode(maps, LEVELS, SP, maps.max(0), s1).warnings)
+
+
+def test_a_body_below_s5_is_left_out_not_the_anchor():
+    """An anchored chain one body longer than S1..S5 allows (the coccyx found below S5) keeps its S1 anchor and
+    leaves the lowest body out; before, the anchor was dropped and weak level maps named the whole chain."""
+    levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
+    z_mm = [240, 201, 162, 138, 117, 102, 87, 72]  # L4, L5, S1..S5 about their reference spacings, the coccyx
+    cents = [(10, 15, z / SP) for z in z_mm]
+    maps = _maps(cents, levels[1:] + ["Co"], levels=levels) * 0.05  # weak, uninformative level maps
+    any_map = _maps(cents, ["L3"] * len(cents), levels=["L3"])[0]
+    s1 = _maps([cents[2]], ["L3"], levels=["L3"])[0]
+    dec = decode(maps, levels, SP, any_map, s1)
+    assert dec.anchored
+    assert [p.name for p in dec.points] == ["L4", "L5", "S1", "S2", "S3", "S4", "S5"]
+    assert np.allclose(dec.points[-1].voxel, cents[-2], atol=0.3)
+    assert any("below S5" in w for w in dec.warnings)
+    # one body fewer: nothing is left out and nothing is said
+    short = decode(maps, levels, SP, _maps(cents[:-1], ["L3"] * 7, levels=["L3"])[0], s1)
+    assert len(short.points) == 7 and not any("below S5" in w for w in short.warnings)

@@ -55,7 +55,7 @@ VARIANTS: tuple[tuple[int, int], ...] = tuple((t, lum) for t in (12, 11, 13) for
 
 _RANGES = {"peak_threshold": (0.0, 1.0), "min_detection": (0.0, 1.0), "s1_threshold": (0.0, 1.0),
            "s1_edge_threshold": (0.0, 1.0), "uncovered_confidence": (0.0, 1.0), "min_caudal_cos": (-1.0, 1.0),
-           "max_turn_deg": (0.0, 180.0)}
+           "max_turn_deg": (0.0, 180.0), "nms_keep_ratio": (0.0, 1.0)}
 """Bounds of the :class:`DecodeConfig` numbers that are not just non-negative."""
 
 
@@ -72,6 +72,10 @@ class DecodeConfig:
             no spine"). None: never.
         nms_radius_mm: Two candidates are never closer than this, and a weaker one also goes when a stronger one
             lies within this distance along every grid axis (up to sqrt(3) times it diagonally: :func:`find_peaks`).
+        nms_keep_ratio: A local maximum that a stronger one suppresses only by the grid axes (within
+            ``nms_radius_mm`` along every axis, not by distance) is kept when it reaches this fraction of the
+            largest value around it: small sacral segments lie 13..17 mm apart, diagonally on the grid, while the
+            secondary peaks beside them stay lower (:func:`find_peaks`). None: never.
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
             lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
@@ -126,6 +130,7 @@ class DecodeConfig:
     peak_threshold: float = 0.25
     min_detection: float | None = 0.6
     nms_radius_mm: float = 12.0
+    nms_keep_ratio: float | None = 0.8
     s1_threshold: float = 0.3
     s1_edge_threshold: float | None = None
     edge_mm: float = 6.0
@@ -221,7 +226,8 @@ class Decoding:
     variant: tuple[int, int] | None
 
 
-def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tuple[np.ndarray, np.ndarray]:
+def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float,
+               keep_ratio: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of a 3D heatmap with non-maximum suppression, on the voxel grid.
 
     A peak is the largest value of the cube of side ``2 * floor(radius_vox) + 1`` around it, and no two peaks lie
@@ -234,6 +240,8 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tupl
         heatmap: 3D array.
         threshold: Smallest peak value kept.
         radius_vox: Suppression radius (voxels), see above.
+        keep_ratio: A local maximum (3x3x3) that the cube alone suppresses is kept when it reaches this fraction of
+            its cube's largest value and lies at least ``radius_vox`` from every stronger peak kept. None: never.
 
     Returns:
         ``(positions, values)``: (N, 3) integer voxel indices (as floats) and (N,) peak values, strongest first.
@@ -242,7 +250,11 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float) -> tupl
     """
     h = np.asarray(heatmap, dtype=np.float32)
     size = max(3, 2 * int(np.floor(radius_vox)) + 1)
-    local_max = (h == ndimage.maximum_filter(h, size=size, mode="constant", cval=-np.inf)) & (h >= threshold)
+    cube_max = ndimage.maximum_filter(h, size=size, mode="constant", cval=-np.inf)
+    local_max = (h == cube_max) & (h >= threshold)
+    if keep_ratio is not None:
+        local_max |= ((h == ndimage.maximum_filter(h, size=3, mode="constant", cval=-np.inf)) & (h >= threshold)
+                      & (h >= keep_ratio * cube_max))
     idx = np.argwhere(local_max)
     vals = h[tuple(idx.T)] if len(idx) else np.zeros(0, np.float32)
     order = np.argsort(-vals, kind="stable")
@@ -583,6 +595,19 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.nd
     return out
 
 
+def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | None, cfg: DecodeConfig,
+              edge: np.ndarray) -> ChainNames | None:
+    """The anchored naming of the chain without its last node, when that naming ends at S5 (the last node, one
+    more body below, is then the coccyx); None when there is no anchor or it does not."""
+    if anchor is None or anchor >= len(evidence) - 1:
+        return None
+    try:
+        named = name_chain(evidence[:-1], levels, links[:-1], anchor, cfg, edge[:-1])
+    except ValueError:
+        return None
+    return named if named.names[-1] == "S5" else None
+
+
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
     """Largest value of ``volume`` in the small cube around a fractional voxel position."""
     c = np.round(voxel).astype(int)
@@ -634,7 +659,7 @@ def decode(
         return Decoding([], [f"the detection heatmap peaks at {strongest:.3f}, below min_detection "
                              f"{cfg.min_detection:g}; min_detection=null (`--decode min_detection=null`) turns "
                              "this check off"], False, None)
-    peaks, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm)
+    peaks, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm, cfg.nms_keep_ratio)
     # chain, anchor and names are decided on the centroids; the parabola gives only the reported centres
     pos = np.array([_refine(det, p) for p in peaks]).reshape(-1, 3)
     centres = np.array([parabola_peak(det, p) for p in peaks]).reshape(-1, 3)
@@ -697,9 +722,16 @@ def decode(
         try:
             named = name_chain(evidence, levels, links, anchor, cfg, edge)
         except ValueError:
-            named = name_chain(evidence, levels, links, None, cfg, edge)
-            warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
-                            "heatmaps")
+            named = _below_s5(evidence, levels, links, anchor, cfg, edge)
+            if named is not None:  # the chain's last body lies beyond S5: the coccyx, which no channel names
+                chain, cpos, cval, evidence, links, edge = (chain[:-1], cpos[:-1], cval[:-1], evidence[:-1],
+                                                            links[:-1], edge[:-1])
+                warnings.append("the lowest body found lies below S5 (the coccyx, which this model does not name); "
+                                "it was left out")
+            else:
+                named = name_chain(evidence, levels, links, None, cfg, edge)
+                warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
+                                "heatmaps")
         probability = named.probability
         if anchor is not None:
             free = name_chain(evidence, levels, links, None, cfg, edge)
