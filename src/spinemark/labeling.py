@@ -76,8 +76,8 @@ class DecodeConfig:
             ``nms_radius_mm`` along every axis, not by distance) is kept when it reaches this fraction of the
             largest value around it: small sacral segments lie 13..17 mm apart, diagonally on the grid, while the
             secondary peaks beside them stay lower (:func:`find_peaks`). 0.8: on fresh pelvic phantoms 75.4 -> 84.7%
-            of the vertebrae identified (S5 5 -> 60%), no real crop's identification moved (``benchmarks/README.md``,
-            "Sacral segments beside each other"). None: never.
+            of the vertebrae identified (S5 5 -> 60%), no identification moved on the real training-side and tuning
+            crops (``benchmarks/README.md``, "Sacral segments beside each other"). None: never.
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
             lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
