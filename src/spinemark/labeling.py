@@ -72,12 +72,14 @@ class DecodeConfig:
             no spine"). None: never.
         nms_radius_mm: Two candidates are never closer than this, and a weaker one also goes when a stronger one
             lies within this distance along every grid axis (up to sqrt(3) times it diagonally: :func:`find_peaks`).
-        nms_keep_ratio: A local maximum that a stronger one suppresses only by the grid axes (within
-            ``nms_radius_mm`` along every axis, not by distance) is kept when it reaches this fraction of the
-            largest value around it: small sacral segments lie 13..17 mm apart, diagonally on the grid, while the
-            secondary peaks beside them stay lower (:func:`find_peaks`). 0.8: on fresh pelvic phantoms 75.4 -> 84.7%
-            of the vertebrae identified (S5 5 -> 60%), no identification moved on the real training-side and tuning
-            crops (``benchmarks/README.md``, "Sacral segments beside each other"). None: never.
+        nms_keep_ratio: A local maximum that a stronger one suppresses (within ``nms_radius_mm``, or along every
+            grid axis) is kept when it reaches this fraction of the largest value around it and lies at least
+            ``link_min_mm`` from every stronger peak kept (a closer one could never be its neighbour in a chain):
+            the small lower sacral segments lie 9..17 mm apart, while the secondary peaks beside them stay lower
+            (:func:`find_peaks`). 0.8: S5 identified on fresh pelvic phantoms 5 -> 60% (the ratio, kept peaks then
+            ``nms_radius_mm`` apart), on another fresh set 85 -> 100% (``link_min_mm`` 10 -> 8); no identification moved
+            on the real training-side and tuning crops (``benchmarks/README.md``, "Sacral segments beside each
+            other"). None: never.
         s1_threshold: Smallest S1-head value that anchors the labelling.
         s1_edge_threshold: A smaller S1-head value that anchors when the S1 peak lies within ``edge_mm`` of the
             lower end of the grid (axis 2 is superior), where S1 is cut by the image edge (the top of S1 at the
@@ -95,7 +97,8 @@ class DecodeConfig:
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
             also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra. An S1
             peak at the image's lower edge (see ``s1_edge_threshold``), the top of S1 cut by the image, is exempt.
-        link_min_mm: Shortest link between consecutive centres.
+        link_min_mm: Shortest link between consecutive centres. 8 (10 until session 33): the peaks of S4 and S5 lie
+            9..12 mm apart on the 3 mm grid.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
         min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
         max_turn_deg: Largest angle between consecutive links.
@@ -139,7 +142,7 @@ class DecodeConfig:
     s1_edge_link_ratio: float | None = None
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
-    link_min_mm: float = 10.0
+    link_min_mm: float = 8.0
     link_max_mm: float = 60.0
     min_caudal_cos: float = 0.2
     max_turn_deg: float = 60.0
@@ -228,8 +231,8 @@ class Decoding:
     variant: tuple[int, int] | None
 
 
-def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float,
-               keep_ratio: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float, keep_ratio: float | None = None,
+               keep_radius_vox: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of a 3D heatmap with non-maximum suppression, on the voxel grid.
 
     A peak is the largest value of the cube of side ``2 * floor(radius_vox) + 1`` around it, and no two peaks lie
@@ -242,8 +245,9 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float,
         heatmap: 3D array.
         threshold: Smallest peak value kept.
         radius_vox: Suppression radius (voxels), see above.
-        keep_ratio: A local maximum (3x3x3) that the cube alone suppresses is kept when it reaches this fraction of
-            its cube's largest value and lies at least ``radius_vox`` from every stronger peak kept. None: never.
+        keep_ratio: A local maximum (3x3x3) that the cube suppresses is kept when it reaches this fraction of its
+            cube's largest value and lies at least ``keep_radius_vox`` from every stronger peak kept. None: never.
+        keep_radius_vox: See ``keep_ratio``; None: ``radius_vox``.
 
     Returns:
         ``(positions, values)``: (N, 3) integer voxel indices (as floats) and (N,) peak values, strongest first.
@@ -259,12 +263,14 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float,
                       & (h >= keep_ratio * cube_max))
     idx = np.argwhere(local_max)
     vals = h[tuple(idx.T)] if len(idx) else np.zeros(0, np.float32)
+    radii = np.where(vals == cube_max[tuple(idx.T)], radius_vox,
+                     radius_vox if keep_radius_vox is None else keep_radius_vox) if len(idx) else np.zeros(0)
     order = np.argsort(-vals, kind="stable")
     kept: list[np.ndarray] = []
     kept_vals: list[float] = []
     for i in order:
         p = idx[i].astype(np.float64)
-        if all(np.linalg.norm(p - q) >= radius_vox for q in kept):
+        if all(np.linalg.norm(p - q) >= radii[i] for q in kept):
             kept.append(p)
             kept_vals.append(float(vals[i]))
     return np.array(kept, dtype=np.float64).reshape(-1, 3), np.array(kept_vals, dtype=np.float64)
@@ -661,7 +667,8 @@ def decode(
         return Decoding([], [f"the detection heatmap peaks at {strongest:.3f}, below min_detection "
                              f"{cfg.min_detection:g}; min_detection=null (`--decode min_detection=null`) turns "
                              "this check off"], False, None)
-    peaks, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm, cfg.nms_keep_ratio)
+    peaks, vals = find_peaks(det, cfg.peak_threshold, cfg.nms_radius_mm / spacing_mm, cfg.nms_keep_ratio,
+                             cfg.link_min_mm / spacing_mm)
     # chain, anchor and names are decided on the centroids; the parabola gives only the reported centres
     pos = np.array([_refine(det, p) for p in peaks]).reshape(-1, 3)
     centres = np.array([parabola_peak(det, p) for p in peaks]).reshape(-1, 3)
