@@ -45,10 +45,10 @@ def test_parabola_peak_keeps_the_centroid_on_the_grid_edge():
 def test_find_peaks_suppresses_within_the_radius_along_every_axis():
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in (20, 20, 30)], indexing="ij"), -1).astype(np.float32)
 
-    def peaks(offset, keep_ratio=None):
+    def peaks(offset, keep_ratio=None, keep_radius=None):
         centres = np.add((10, 8, 10), [(0, 0, 0), offset])
         blobs = [h * np.exp(-((grid - c) ** 2).sum(-1) / 1.28) for h, c in zip((1.0, 0.9), centres)]
-        return len(find_peaks(np.maximum(*blobs), 0.25, 4.0, keep_ratio)[0])
+        return len(find_peaks(np.maximum(*blobs), 0.25, 4.0, keep_ratio, keep_radius)[0])
 
     assert peaks((0, 0, 5)) == 2  # beyond the radius along one axis
     assert peaks((0, 2, 4)) == 1  # 4.5 voxels apart, but within 4 along every axis: the cube (see find_peaks)
@@ -56,7 +56,9 @@ def test_find_peaks_suppresses_within_the_radius_along_every_axis():
     # keep_ratio: the weaker peak (0.9 of the stronger) beside the stronger one along the axes is kept
     assert peaks((0, 2, 4), keep_ratio=0.8) == 2
     assert peaks((0, 2, 4), keep_ratio=0.95) == 1
-    assert peaks((0, 2, 3), keep_ratio=0.8) == 1  # within the radius by distance: never kept
+    assert peaks((0, 2, 3), keep_ratio=0.8) == 1  # within the radius by distance: not kept
+    assert peaks((0, 2, 3), keep_ratio=0.8, keep_radius=3.0) == 2  # 3.6 voxels apart: kept beyond its own radius
+    assert peaks((0, 1, 2), keep_ratio=0.8, keep_radius=3.0) == 1  # 2.2 voxels apart
 
 
 def test_build_chain_drops_offchain_outlier():
