@@ -263,8 +263,8 @@ def find_peaks(heatmap: np.ndarray, threshold: float, radius_vox: float, keep_ra
                       & (h >= keep_ratio * cube_max))
     idx = np.argwhere(local_max)
     vals = h[tuple(idx.T)] if len(idx) else np.zeros(0, np.float32)
-    radii = np.where(vals == cube_max[tuple(idx.T)], radius_vox,
-                     radius_vox if keep_radius_vox is None else keep_radius_vox) if len(idx) else np.zeros(0)
+    keep_radius = radius_vox if keep_radius_vox is None else keep_radius_vox
+    radii = np.where(vals == cube_max[tuple(idx.T)], radius_vox, keep_radius)  # a kept peak: its own radius
     order = np.argsort(-vals, kind="stable")
     kept: list[np.ndarray] = []
     kept_vals: list[float] = []
