@@ -408,8 +408,8 @@ def test_an_unanchored_chain_names_its_runner_up_and_an_anchored_one_does_not():
 
 
 def test_a_body_below_s5_is_left_out_not_the_anchor():
-    """An anchored chain one body longer than S1..S5 allows (the coccyx found below S5) keeps its S1 anchor and
-    leaves the lowest body out; before, the anchor was dropped and weak level maps named the whole chain."""
+    """An anchored chain one or two bodies longer than S1..S5 allows (the coccyx found below S5) keeps its S1 anchor
+    and leaves those bodies out; before, the anchor was dropped and weak level maps named the whole chain."""
     levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
     z_mm = [240, 201, 162, 138, 117, 102, 87, 72]  # L4, L5, S1..S5 about their reference spacings, the coccyx
     cents = [(10, 15, z / SP) for z in z_mm]
@@ -421,6 +421,11 @@ def test_a_body_below_s5_is_left_out_not_the_anchor():
     assert [p.name for p in dec.points] == ["L4", "L5", "S1", "S2", "S3", "S4", "S5"]
     assert np.allclose(dec.points[-1].voxel, cents[-2], atol=0.3)
     assert any("below S5" in w for w in dec.warnings)
+    # two coccygeal bodies are left out together; with three the anchor gives way, as before
+    for extra, n_points, said in ((1, 7, "2 bodies found below S5"), (2, 10, "S1 anchor could not be reconciled")):
+        more = cents + [(10, 15, (72 - 14 * k) / SP) for k in range(1, extra + 1)]
+        dec = decode(maps, levels, SP, _maps(more, ["L3"] * len(more), levels=["L3"])[0], s1)
+        assert len(dec.points) == n_points and any(said in w for w in dec.warnings)
     # one body fewer: nothing is left out and nothing is said
     short = decode(maps, levels, SP, _maps(cents[:-1], ["L3"] * 7, levels=["L3"])[0], s1)
     assert len(short.points) == 7 and not any("below S5" in w for w in short.warnings)

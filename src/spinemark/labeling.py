@@ -604,16 +604,18 @@ def _coverage_warnings(named: ChainNames, levels, links: np.ndarray, edge: np.nd
 
 
 def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | None, cfg: DecodeConfig,
-              edge: np.ndarray) -> ChainNames | None:
-    """The anchored naming of the chain without its last node, when that naming ends at S5 (the last node, one
-    more body below, is then the coccyx); None when there is no anchor or it does not."""
-    if anchor is None or anchor >= len(evidence) - 1:
-        return None
-    try:
-        named = name_chain(evidence[:-1], levels, links[:-1], anchor, cfg, edge[:-1])
-    except ValueError:
-        return None
-    return named if named.names[-1] == "S5" else None
+              edge: np.ndarray) -> tuple[ChainNames, int] | None:
+    """The anchored naming of the chain without its last one or two nodes, when that naming ends at S5 (the nodes
+    left out lie below it: the coccyx), and how many were left out; None when there is no anchor or none does."""
+    for cut in (1, 2):
+        if anchor is None or anchor >= len(evidence) - cut:
+            return None
+        try:
+            named = name_chain(evidence[:-cut], levels, links[:-cut], anchor, cfg, edge[:-cut])
+        except ValueError:
+            continue
+        return (named, cut) if named.names[-1] == "S5" else None
+    return None
 
 
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
@@ -731,12 +733,13 @@ def decode(
         try:
             named = name_chain(evidence, levels, links, anchor, cfg, edge)
         except ValueError:
-            named = _below_s5(evidence, levels, links, anchor, cfg, edge)
-            if named is not None:  # the chain's last body lies beyond S5: the coccyx, which no channel names
-                chain, cpos, cval, evidence, links, edge = (chain[:-1], cpos[:-1], cval[:-1], evidence[:-1],
-                                                            links[:-1], edge[:-1])
-                warnings.append("the lowest body found lies below S5 (the coccyx, which this model does not name); "
-                                "it was left out")
+            below = _below_s5(evidence, levels, links, anchor, cfg, edge)
+            if below is not None:  # the chain's last bodies lie beyond S5: the coccyx, which no channel names
+                named, cut = below
+                chain, cpos, cval, evidence, links, edge = (chain[:-cut], cpos[:-cut], cval[:-cut], evidence[:-cut],
+                                                            links[:-cut], edge[:-cut])
+                warnings.append(f"{cut} {'body' if cut == 1 else 'bodies'} found below S5 left out (the coccyx, which "
+                                "this model does not name)")
             else:
                 named = name_chain(evidence, levels, links, None, cfg, edge)
                 warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
