@@ -607,8 +607,10 @@ def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | Non
               edge: np.ndarray) -> tuple[ChainNames, int] | None:
     """The anchored naming of the chain without its last one or two nodes, when that naming ends at S5 (the nodes
     left out lie below it: the coccyx), and how many were left out; None when there is no anchor or none does."""
+    if anchor is None:
+        return None
     for cut in (1, 2):
-        if anchor is None or anchor >= len(evidence) - cut:
+        if anchor >= len(evidence) - cut:
             return None
         try:
             named = name_chain(evidence[:-cut], levels, links[:-cut], anchor, cfg, edge[:-cut])
