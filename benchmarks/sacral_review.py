@@ -11,6 +11,8 @@ Usage (from the repository root)::
 
     python benchmarks/sacral_review.py ../shared/data/spine-mri --out runs/sacral_review
     python benchmarks/sacral_review.py ../shared/data/spine-mri --out runs/sacral_review --reading READING.csv --count
+    python benchmarks/sacral_review.py ../shared/data/spine-mri --out runs/sacral_turn15 --decode sacral_turn_deg=15 \
+        --reading READING.csv
 
 Writes ``sacral_names.csv`` (case, name, position in mm, link length in mm to the name above, confidence) and
 ``sacral_<subset>_<n>.png`` (up to 12 scans a picture) into ``--out``.
@@ -136,6 +138,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--subsets", default="VB3,VB1,IVD")
     ap.add_argument("--method", default="dualhead")
+    ap.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
+                    help="method option, e.g. a decoding parameter: --decode sacral_turn_deg=15")
     ap.add_argument("--reading", type=Path, help="CSV case,name,verdict of a person's reading of the pictures")
     ap.add_argument("--count", action="store_true", help="with --reading: only count it against sacral_names.csv")
     args = ap.parse_args(argv)
@@ -150,13 +154,17 @@ def main(argv=None) -> int:
         raise OutputError(args.out, "exists; remove it first")
     with open(args.data / "manifest.csv", newline="") as fh:
         cases = [r for r in csv.DictReader(fh) if r["subset"] in args.subsets.split(",") and not r["duplicate_of"]]
+    from spinemark.cli import parse_assignments
+    from spinemark.methods import get_method
+
+    method = get_method(args.method, **parse_assignments(args.decode))
     files, all_rows = {}, []
     for subset in args.subsets.split(","):
         panels = []
         for r in (c for c in cases if c["subset"] == subset):
             case = f"{subset}_{r['case']}"
             volume = load_volume(args.data / subset / f"{case}_img.nii.gz")
-            rows = sacral_rows(case, api.predict(volume, args.method).landmarks)
+            rows = sacral_rows(case, api.predict(volume, method).landmarks)
             all_rows += rows
             if any(row["name"] != "L5" for row in rows):
                 panels.append((volume, rows, case))

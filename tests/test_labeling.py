@@ -429,3 +429,29 @@ def test_a_body_below_s5_is_left_out_not_the_anchor():
     # one body fewer: nothing is left out and nothing is said
     short = decode(maps, levels, SP, _maps(cents[:-1], ["L3"] * 7, levels=["L3"])[0], s1)
     assert len(short.points) == 7 and not any("below S5" in w for w in short.warnings)
+
+
+def test_bodies_below_s1_that_turn_into_the_pelvis_are_left_out():
+    """Below S1 the sacrum turns posteriorly (the lumbosacral angle); a chain that runs on from S1 turning anteriorly
+    beyond ``sacral_turn_deg`` has left the sacrum for the pelvis in front of it, and its bodies there are dropped."""
+    levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
+    top = [(10, 16, 80), (10, 15, 67), (10, 12, 55)]  # L4, L5, S1: the link L5 -> S1 14 degrees posterior of down
+
+    check = DecodeConfig(sacral_turn_deg=15)
+
+    def run(turn_deg, cfg=check):
+        angle = np.deg2rad(14 + turn_deg)
+        s2 = (10, 12 - 8 * np.sin(angle), 55 - 8 * np.cos(angle))
+        cents = top + [s2]
+        maps = _maps(cents, levels[1:5], levels=levels) * 0.05
+        s1 = _maps([top[2]], ["L3"], levels=["L3"])[0]
+        return decode(maps, levels, SP, _maps(cents, ["L3"] * 4, levels=["L3"])[0], s1, cfg)
+
+    for turn in (30, -8):  # posterior as on real scans; slightly anterior as the phantoms' sacrum
+        dec = run(turn)
+        assert [p.name for p in dec.points] == ["L4", "L5", "S1", "S2"] and not any("pelvis" in w for w in dec.warnings)
+    dec = run(-30)
+    assert [p.name for p in dec.points] == ["L4", "L5", "S1"] and dec.anchored
+    assert any(w.startswith("1 body found below S1 left out: the chain turns 29 degrees") for w in dec.warnings)
+    assert [p.name for p in run(-30, DecodeConfig()).points] == ["L4", "L5", "S1", "S2"]  # off by default
+    assert [p.name for p in run(-30, DecodeConfig(sacral_turn_deg=40)).points] == ["L4", "L5", "S1", "S2"]

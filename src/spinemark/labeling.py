@@ -55,7 +55,7 @@ VARIANTS: tuple[tuple[int, int], ...] = tuple((t, lum) for t in (12, 11, 13) for
 
 _RANGES = {"peak_threshold": (0.0, 1.0), "min_detection": (0.0, 1.0), "s1_threshold": (0.0, 1.0),
            "s1_edge_threshold": (0.0, 1.0), "uncovered_confidence": (0.0, 1.0), "min_caudal_cos": (-1.0, 1.0),
-           "max_turn_deg": (0.0, 180.0), "nms_keep_ratio": (0.0, 1.0)}
+           "max_turn_deg": (0.0, 180.0), "nms_keep_ratio": (0.0, 1.0), "sacral_turn_deg": (0.0, 180.0)}
 """Bounds of the :class:`DecodeConfig` numbers that are not just non-negative."""
 
 
@@ -97,6 +97,14 @@ class DecodeConfig:
         s1_needs_caudal: Anchor on S1 only when the chain goes on below it (a sacral body found): the S1 head
             also fires on L5 when an image ends at the L5/S1 disc, where L5 is then the lowest vertebra. An S1
             peak at the image's lower edge (see ``s1_edge_threshold``), the top of S1 cut by the image, is exempt.
+        sacral_turn_deg: Largest anterior turn of the chain at S1: when S1 anchors the names and has a body above
+            and below it, the link below S1 turns this many degrees anteriorly at most from the link above it, in the
+            sagittal plane; otherwise every body below S1 is left out (with a warning). The sacrum leaves the lumbar
+            spine at the lumbosacral angle, turning posteriorly (right S2 names on real scans +8..+42 degrees); chains
+            that run on from S1 into the pelvis in front of the sacrum turned -5..-50. 15 leaves out 9 of the 11
+            names off the sacrum on the 66 real scans and none of the 10 right ones (our reading, in-sample), but the
+            phantoms' sacrum has no such angle (-4..-10 degrees), and 2 of 80 fresh phantoms lost theirs, so it is
+            not a default (``benchmarks/README.md``, "Sacral names on real scans, read by eye"). None: never.
         link_min_mm: Shortest link between consecutive centres. 8 (10 until session 33): the peaks of S4 and S5 lie
             9..12 mm apart on the 3 mm grid.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
@@ -142,6 +150,7 @@ class DecodeConfig:
     s1_edge_link_ratio: float | None = None
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
+    sacral_turn_deg: float | None = None
     link_min_mm: float = 8.0
     link_max_mm: float = 60.0
     min_caudal_cos: float = 0.2
@@ -620,6 +629,16 @@ def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | Non
     return None
 
 
+def _sacral_turn(cpos: np.ndarray, anchor: int | None) -> float | None:
+    """The chain's turn at the S1 node ``anchor`` in the sagittal plane, in degrees (posterior positive): the angle
+    of the link below S1 from straight down less that of the link above it; None without a body on either side."""
+    if anchor is None or anchor == 0 or anchor >= len(cpos) - 1:
+        return None
+    above, below = cpos[anchor] - cpos[anchor - 1], cpos[anchor + 1] - cpos[anchor]
+    # grid axes R, A, S: a link's angle from straight down is atan2(posterior, inferior)
+    return float(np.degrees(np.arctan2(-below[1], -below[2]) - np.arctan2(-above[1], -above[2])))
+
+
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
     """Largest value of ``volume`` in the small cube around a fractional voxel position."""
     c = np.round(voxel).astype(int)
@@ -715,6 +734,12 @@ def decode(
                                 "not used as anchor (an image ending at the L5/S1 disc looks alike)")
         else:
             warnings.append("the S1 detection lies off the spine chain; it was not used as anchor")
+    turn = _sacral_turn(cpos, anchor) if not known and cfg.sacral_turn_deg is not None else None
+    if turn is not None and turn < -cfg.sacral_turn_deg:  # the chain leaves the sacrum for the pelvis in front of it
+        cut = len(cpos) - 1 - anchor
+        chain, cpos, cval = chain[:-cut], cpos[:-cut], cval[:-cut]
+        warnings.append(f"{cut} {'body' if cut == 1 else 'bodies'} found below S1 left out: the chain turns "
+                        f"{-turn:.0f} degrees anteriorly there, off the sacrum's course (the pelvis in front of it)")
     fixed = _match_known(known, cpos, spacing_mm, cfg.known_match_mm)
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
