@@ -187,7 +187,7 @@ def sample_spine(cfg: PhantomConfig, rng: np.random.Generator) -> Spine:
     kappa = np.zeros_like(sgrid)
     # lordosis: ll between the tops of L1 and S1, bending more the lower it lies (weight falling as the square of the
     # distance from the bottom of S1), and on through the body of S1, the promontory: the real scans' links turn a
-    # median 8, 12, 25 and 33 degrees at L3, L4, L5 and S1 (``benchmarks/README.md``, "Sacral names on real scans")
+    # median 8, 13, 25 and 33 degrees at L3, L4, L5 and S1 (``benchmarks/lumbosacral_angles.py``)
     s1_lo = elems_down[0].s_lo
     w = np.where((sgrid >= s1_lo) & (sgrid < l1_top), (1 - (sgrid - s1_lo) / (l1_top - s1_lo)) ** 2, 0.0)
     kappa -= np.deg2rad(ll) * w / (w[sgrid >= 0].sum() * ds)
