@@ -437,9 +437,7 @@ def test_bodies_below_s1_that_turn_into_the_pelvis_are_left_out():
     levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
     top = [(10, 16, 80), (10, 15, 67), (10, 12, 55)]  # L4, L5, S1: the link L5 -> S1 14 degrees posterior of down
 
-    check = DecodeConfig(sacral_turn_deg=15)
-
-    def run(turn_deg, cfg=check):
+    def run(turn_deg, cfg=None):
         angle = np.deg2rad(14 + turn_deg)
         s2 = (10, 12 - 8 * np.sin(angle), 55 - 8 * np.cos(angle))
         cents = top + [s2]
@@ -453,5 +451,5 @@ def test_bodies_below_s1_that_turn_into_the_pelvis_are_left_out():
     dec = run(-30)
     assert [p.name for p in dec.points] == ["L4", "L5", "S1"] and dec.anchored
     assert any(w.startswith("1 body found below S1 left out: the chain turns 29 degrees") for w in dec.warnings)
-    assert [p.name for p in run(-30, DecodeConfig()).points] == ["L4", "L5", "S1", "S2"]  # off by default
+    assert [p.name for p in run(-30, DecodeConfig(sacral_turn_deg=None)).points] == ["L4", "L5", "S1", "S2"]
     assert [p.name for p in run(-30, DecodeConfig(sacral_turn_deg=40)).points] == ["L4", "L5", "S1", "S2"]

@@ -102,9 +102,10 @@ class DecodeConfig:
             sagittal plane; otherwise every body below S1 is left out (with a warning). The sacrum leaves the lumbar
             spine at the lumbosacral angle, turning posteriorly (right S2 names on real scans +8..+42 degrees); chains
             that run on from S1 into the pelvis in front of the sacrum turned -5..-50. 15 leaves out 9 of the 11
-            names off the sacrum on the 66 real scans and none of the 10 right ones (our reading, in-sample), but the
-            phantoms' sacrum has no such angle (-4..-10 degrees), and 2 of 80 fresh phantoms lost theirs, so it is
-            not a default (``benchmarks/README.md``, "Sacral names on real scans, read by eye"). None: never.
+            names off the sacrum on the 66 real scans and none of the 10 right ones (our reading, in-sample), and no
+            identification on fresh phantoms, since session 34 given a real lumbosacral angle (before it, their
+            sacrum turned -4..-10 degrees and 2 of 80 lost it) (``benchmarks/README.md``, "Sacral names on real
+            scans, read by eye"). None: never.
         link_min_mm: Shortest link between consecutive centres. 8 (10 until session 33): the peaks of S4 and S5 lie
             9..12 mm apart on the 3 mm grid.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
@@ -150,7 +151,7 @@ class DecodeConfig:
     s1_edge_link_ratio: float | None = None
     s1_match_mm: float = 15.0
     s1_needs_caudal: bool = False
-    sacral_turn_deg: float | None = None
+    sacral_turn_deg: float | None = 15.0
     link_min_mm: float = 8.0
     link_max_mm: float = 60.0
     min_caudal_cos: float = 0.2
