@@ -234,6 +234,25 @@ def test_predict_decode_options_reach_the_method_and_its_provenance(tmp_path, ca
     assert not (tmp_path / "o3").exists()
 
 
+def test_predict_with_other_weights(tmp_path, golden_phantom):
+    """``--weights`` (a model a user trained) predicts with those weights, and the output names them by SHA-256."""
+    pytest.importorskip("torch")
+    import hashlib
+
+    from spinemark.io.writers import save_volume
+    from spinemark.methods.dualhead import default_weights_path
+
+    shipped = default_weights_path()
+    mine = tmp_path / "mine.pt"
+    shutil.copy(shipped, mine)
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    (tmp_path / "mine.json").write_text(json.dumps({**meta, "version": "mine"}))
+    img = save_volume(golden_phantom.image, tmp_path / "scan.nii.gz")
+    assert main(["predict", str(img), "-o", str(tmp_path / "out"), "--formats", "json", "--weights", str(mine)]) == 0
+    model = json.loads((tmp_path / "out" / "scan.landmarks.json").read_text())["model"]
+    assert model["version"] == "mine" and model["sha256"] == hashlib.sha256(mine.read_bytes()).hexdigest()
+
+
 def test_discs_between_the_vertebrae_found_on_request(tmp_path, golden_phantom):
     from spinemark.io.writers import read_landmarks, save_volume
 

@@ -186,9 +186,8 @@ def _cmd_predict(args) -> int:
         return tqdm(items, desc="predict", unit="scan", disable=args.quiet or len(items) < 2, file=sys.stderr)
 
     try:
-        results = predict_batch(args.inputs, args.output, method=method, weights=args.weights,
-                                formats=formats, overwrite=args.overwrite, progress=progress, known=known,
-                                discs=args.discs)
+        results = predict_batch(args.inputs, args.output, method=method, formats=formats, overwrite=args.overwrite,
+                                progress=progress, known=known, discs=args.discs)
     except ValueError as exc:  # wrong usage, such as known levels with several inputs (the finally still runs)
         _err(str(exc))
         return 2
