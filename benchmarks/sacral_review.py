@@ -138,6 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--subsets", default="VB3,VB1,IVD")
     ap.add_argument("--method", default="dualhead")
+    ap.add_argument("--weights", type=Path, help="other weights for the method (default: the shipped model)")
     ap.add_argument("--decode", action="append", default=[], metavar="FIELD=VALUE",
                     help="method option, e.g. a decoding parameter: --decode sacral_turn_deg=15")
     ap.add_argument("--reading", type=Path, help="CSV case,name,verdict of a person's reading of the pictures")
@@ -157,7 +158,7 @@ def main(argv=None) -> int:
     from spinemark.cli import parse_assignments
     from spinemark.methods import get_method
 
-    method = get_method(args.method, **parse_assignments(args.decode))
+    method = get_method(args.method, weights=args.weights, **parse_assignments(args.decode))
     files, all_rows = {}, []
     for subset in args.subsets.split(","):
         panels = []
