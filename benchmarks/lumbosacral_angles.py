@@ -24,15 +24,11 @@ import numpy as np
 LINKS = (("L2", "L3"), ("L3", "L4"), ("L4", "L5"), ("L5", "S1"), ("S1", "S2"))
 
 
-def link_angle(a: np.ndarray, b: np.ndarray) -> float:
-    """Sagittal angle of the link a -> b (RAS mm) from straight down, in degrees, posterior positive."""
-    d = np.asarray(b, float) - np.asarray(a, float)
-    return float(np.degrees(np.arctan2(-d[1], -d[2])))
-
-
 def angles(centres: dict[str, np.ndarray]) -> dict[str, float]:
-    """The angle of every link of :data:`LINKS` whose two ends are known, keyed ``"L4L5"``."""
-    return {a + b: link_angle(centres[a], centres[b]) for a, b in LINKS if a in centres and b in centres}
+    """The angle of every link of :data:`LINKS` whose two ends are known (world RAS mm), keyed ``"L4L5"``."""
+    from spinemark.labeling import sagittal_angle_deg
+
+    return {a + b: sagittal_angle_deg(centres[a], centres[b]) for a, b in LINKS if a in centres and b in centres}
 
 
 def real_centres(data: Path, names_csv: Path, reading_csv: Path, subsets=("VB3", "VB1")) -> list[dict]:

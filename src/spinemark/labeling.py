@@ -630,14 +630,19 @@ def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | Non
     return None
 
 
+def sagittal_angle_deg(a, b) -> float:
+    """The angle of the link from ``a`` to ``b`` (RAS-aligned axes) from straight down in the sagittal plane, in
+    degrees, posterior positive."""
+    d = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    return float(np.degrees(np.arctan2(-d[1], -d[2])))
+
+
 def _sacral_turn(cpos: np.ndarray, anchor: int | None) -> float | None:
     """The chain's turn at the S1 node ``anchor`` in the sagittal plane, in degrees (posterior positive): the angle
-    of the link below S1 from straight down less that of the link above it; None without a body on either side."""
+    of the link below S1 less that of the link above it; None without a body on either side."""
     if anchor is None or anchor == 0 or anchor >= len(cpos) - 1:
         return None
-    above, below = cpos[anchor] - cpos[anchor - 1], cpos[anchor + 1] - cpos[anchor]
-    # grid axes R, A, S: a link's angle from straight down is atan2(posterior, inferior)
-    return float(np.degrees(np.arctan2(-below[1], -below[2]) - np.arctan2(-above[1], -above[2])))
+    return sagittal_angle_deg(cpos[anchor], cpos[anchor + 1]) - sagittal_angle_deg(cpos[anchor - 1], cpos[anchor])
 
 
 def sample_max(volume: np.ndarray, voxel: np.ndarray, radius: int = 1) -> float:
