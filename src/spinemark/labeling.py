@@ -630,6 +630,11 @@ def _below_s5(evidence: np.ndarray, levels, links: np.ndarray, anchor: int | Non
     return None
 
 
+def _left_out(n: int, level: str) -> str:
+    """The start of the warning for ``n`` bodies left out at the chain's lower end, below ``level``."""
+    return f"{n} {'body' if n == 1 else 'bodies'} found below {level} left out"
+
+
 def sagittal_angle_deg(a, b) -> float:
     """The angle of the link from ``a`` to ``b`` (RAS-aligned axes) from straight down in the sagittal plane, in
     degrees, posterior positive."""
@@ -744,8 +749,8 @@ def decode(
     if turn is not None and turn < -cfg.sacral_turn_deg:  # the chain leaves the sacrum for the pelvis in front of it
         cut = len(cpos) - 1 - anchor
         chain, cpos, cval = chain[:-cut], cpos[:-cut], cval[:-cut]
-        warnings.append(f"{cut} {'body' if cut == 1 else 'bodies'} found below S1 left out: the chain turns "
-                        f"{-turn:.0f} degrees anteriorly there, off the sacrum's course (the pelvis in front of it)")
+        warnings.append(f"{_left_out(cut, 'S1')}: the chain turns {-turn:.0f} degrees anteriorly there, off the "
+                        "sacrum's course (the pelvis in front of it)")
     fixed = _match_known(known, cpos, spacing_mm, cfg.known_match_mm)
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
@@ -771,8 +776,7 @@ def decode(
                 named, cut = below
                 chain, cpos, cval, evidence, links, edge = (chain[:-cut], cpos[:-cut], cval[:-cut], evidence[:-cut],
                                                             links[:-cut], edge[:-cut])
-                warnings.append(f"{cut} {'body' if cut == 1 else 'bodies'} found below S5 left out (the coccyx, which "
-                                "this model does not name)")
+                warnings.append(f"{_left_out(cut, 'S5')} (the coccyx, which this model does not name)")
             else:
                 named = name_chain(evidence, levels, links, None, cfg, edge)
                 warnings.append("the S1 anchor could not be reconciled with the chain; names come from the level "
