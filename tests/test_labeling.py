@@ -453,3 +453,28 @@ def test_bodies_below_s1_that_turn_into_the_pelvis_are_left_out():
     assert any(w.startswith("1 body found below S1 left out: the chain turns 29 degrees") for w in dec.warnings)
     assert [p.name for p in run(-30, DecodeConfig(sacral_turn_deg=None)).points] == ["L4", "L5", "S1", "S2"]
     assert [p.name for p in run(-30, DecodeConfig(sacral_turn_deg=40)).points] == ["L4", "L5", "S1", "S2"]
+
+
+def test_a_body_hidden_beside_stronger_ones_fills_the_link_across_it():
+    """A weak sacral body between two strong ones is no peak (the cube of its stronger neighbour hides it, and it is
+    below ``nms_keep_ratio`` of it); ``fill_radius`` puts it in the chain's long link across it."""
+    levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
+    cents = [(10, 14, 80), (10, 14, 67), (10, 12, 55), (10, 8, 51), (10, 4, 47)]  # L4 L5 S1 S2 S3, 3 mm voxels
+    amplitude = np.array([1.0, 1.0, 1.0, 0.6, 1.0])[:, None, None, None]
+    maps = _maps(cents, levels[1:6], levels=levels) * 0.05
+    any_map = (_maps(cents, levels[:5], levels=levels[:5]) * amplitude).max(axis=0)
+    s1 = _maps([cents[2]], ["L3"], levels=["L3"])[0]
+    assert len(find_peaks(any_map, 0.25, 4.0, 0.8, 8 / SP)[0]) == 4  # S2 hidden
+
+    def run(cfg):
+        return decode(maps, levels, SP, any_map, s1, cfg)
+
+    names = [p.name for p in run(DecodeConfig(fill_radius=None)).points]
+    assert "S2" not in names or len(names) == 4
+    dec = run(DecodeConfig(fill_radius=0.25))
+    assert [p.name for p in dec.points] == ["L4", "L5", "S1", "S2", "S3"]
+    assert np.allclose(dec.points[3].voxel, cents[3], atol=0.5)
+    # a link shorter than twice link_min_mm takes no body
+    assert len(run(DecodeConfig(fill_radius=0.25, link_min_mm=18)).points) == 4
+    with pytest.raises(ValueError, match="fill_radius"):
+        DecodeConfig(fill_radius=0.6)

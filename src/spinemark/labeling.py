@@ -55,7 +55,8 @@ VARIANTS: tuple[tuple[int, int], ...] = tuple((t, lum) for t in (12, 11, 13) for
 
 _RANGES = {"peak_threshold": (0.0, 1.0), "min_detection": (0.0, 1.0), "s1_threshold": (0.0, 1.0),
            "s1_edge_threshold": (0.0, 1.0), "uncovered_confidence": (0.0, 1.0), "min_caudal_cos": (-1.0, 1.0),
-           "max_turn_deg": (0.0, 180.0), "nms_keep_ratio": (0.0, 1.0), "sacral_turn_deg": (0.0, 180.0)}
+           "max_turn_deg": (0.0, 180.0), "nms_keep_ratio": (0.0, 1.0), "sacral_turn_deg": (0.0, 180.0),
+           "fill_radius": (0.0, 0.5)}
 """Bounds of the :class:`DecodeConfig` numbers that are not just non-negative."""
 
 
@@ -108,6 +109,11 @@ class DecodeConfig:
             scans, read by eye"). None: never.
         link_min_mm: Shortest link between consecutive centres. 8 (10 until session 33): the peaks of S4 and S5 lie
             9..12 mm apart on the 3 mm grid.
+        fill_radius: A link of the chain at least twice ``link_min_mm`` long takes a local maximum (3x3x3) of the
+            detection heatmap that the peak search hid (see ``nms_keep_ratio``) as a body between its two ends
+            when it lies within this fraction of the link's length from the link's midpoint, at least
+            ``link_min_mm`` from either end and at ``peak_threshold`` or above (the strongest, when several do): a
+            vertebra beside a stronger one, missed otherwise. None: never.
         link_max_mm: Longest link between consecutive centres (a missed vertebra included).
         min_caudal_cos: Each link must point caudally: cosine with the inferior direction at least this.
         max_turn_deg: Largest angle between consecutive links.
@@ -153,6 +159,7 @@ class DecodeConfig:
     s1_needs_caudal: bool = False
     sacral_turn_deg: float | None = 15.0
     link_min_mm: float = 8.0
+    fill_radius: float | None = None
     link_max_mm: float = 60.0
     min_caudal_cos: float = 0.2
     max_turn_deg: float = 60.0
@@ -555,6 +562,37 @@ def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.nda
     return [*chain, s1]
 
 
+def _fill_links(chain: list[int], pos: np.ndarray, det: np.ndarray, spacing_mm: float,
+                cfg: DecodeConfig) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """``chain`` with a hidden local maximum of ``det`` put in the middle of each long link where one lies there
+    (see :attr:`DecodeConfig.fill_radius`), and the integer voxel peaks and values of the bodies put in; the new
+    bodies' indices follow those of ``pos`` (refined centroids, like ``cand`` here)."""
+    local = (det == ndimage.maximum_filter(det, size=3, mode="constant", cval=-np.inf)) & (det >= cfg.peak_threshold)
+    idx = np.argwhere(local).astype(np.float64)
+    if len(idx):  # the candidates the chain search had and left out stay out
+        idx = idx[np.linalg.norm(idx[:, None] - pos[None], axis=-1).min(axis=1) > 1.5]
+    if len(chain) < 2 or not len(idx):
+        return chain, np.zeros((0, 3)), np.zeros(0)
+    cand = np.array([_refine(det, p) for p in idx])
+    values = det[tuple(idx.astype(int).T)].astype(np.float64)
+    mm = cand * spacing_mm
+    filled, new_peaks, new_vals = [chain[0]], [], []
+    for a, b in zip(chain[:-1], chain[1:]):
+        pa, pb = pos[a] * spacing_mm, pos[b] * spacing_mm
+        length = float(np.linalg.norm(pb - pa))
+        if length >= 2 * cfg.link_min_mm:
+            ok = ((np.linalg.norm(mm - (pa + pb) / 2, axis=1) <= cfg.fill_radius * length)
+                  & (np.linalg.norm(mm - pa, axis=1) >= cfg.link_min_mm)
+                  & (np.linalg.norm(mm - pb, axis=1) >= cfg.link_min_mm))
+            if ok.any():
+                k = np.flatnonzero(ok)[int(np.argmax(values[ok]))]
+                filled.append(len(pos) + len(new_peaks))
+                new_peaks.append(idx[k])
+                new_vals.append(values[k])
+        filled.append(b)
+    return filled, np.array(new_peaks).reshape(-1, 3), np.array(new_vals)
+
+
 def _runner_up(named: ChainNames) -> list[str]:
     """A warning naming the second most likely naming of an unanchored chain, the first thing to check."""
     others = sorted(((p, k) for k, p in named.alternatives.items() if list(k) != named.names), reverse=True)
@@ -730,6 +768,13 @@ def decode(
     chain = build_chain(pos * spacing_mm, vals, cfg)
     if anchor_pos is not None and at_edge and cfg.s1_edge_link_ratio is not None:
         chain = _extend_to_edge_s1(chain, pos * spacing_mm, anchor_pos * spacing_mm, cfg)
+    if cfg.fill_radius is not None:
+        chain, new_peaks, new_vals = _fill_links(chain, pos, det, spacing_mm, cfg)
+        if len(new_peaks):
+            log.debug("put %d hidden peaks in long links of the chain", len(new_peaks))
+            pos = np.vstack([pos, [_refine(det, p) for p in new_peaks]])
+            centres = np.vstack([centres, [parabola_peak(det, p) for p in new_peaks]])
+            vals = np.append(vals, new_vals)
     dropped = len(pos) - len(chain)
     if dropped:
         log.debug("dropped %d candidate centres off the spine chain", dropped)
