@@ -457,7 +457,7 @@ def test_bodies_below_s1_that_turn_into_the_pelvis_are_left_out():
 
 def test_a_body_hidden_beside_stronger_ones_fills_the_link_across_it():
     """A weak sacral body between two strong ones is no peak (the cube of its stronger neighbour hides it, and it is
-    below ``nms_keep_ratio`` of it); ``fill_radius`` puts it in the chain's long link across it."""
+    below ``nms_keep_ratio`` of it); ``fill_radius`` puts it in the chain's long link across it, below S1 only."""
     levels = ["L3", "L4", "L5", "S1", "S2", "S3", "S4", "S5"]
     cents = [(10, 14, 80), (10, 14, 67), (10, 12, 55), (10, 8, 51), (10, 4, 47)]  # L4 L5 S1 S2 S3, 3 mm voxels
     amplitude = np.array([1.0, 1.0, 1.0, 0.6, 1.0])[:, None, None, None]
@@ -476,5 +476,8 @@ def test_a_body_hidden_beside_stronger_ones_fills_the_link_across_it():
     assert np.allclose(dec.points[3].voxel, cents[3], atol=0.5)
     # a link shorter than twice link_min_mm takes no body
     assert len(run(DecodeConfig(fill_radius=0.25, link_min_mm=18)).points) == 4
+    # nor does a link above the S1 anchor (here the lowest body)
+    low_s1 = _maps([cents[4]], ["L3"], levels=["L3"])[0]
+    assert len(decode(maps, levels, SP, any_map, low_s1, DecodeConfig(fill_radius=0.25)).points) == 4
     with pytest.raises(ValueError, match="fill_radius"):
         DecodeConfig(fill_radius=0.6)

@@ -109,7 +109,7 @@ class DecodeConfig:
             scans, read by eye"). None: never.
         link_min_mm: Shortest link between consecutive centres. 8 (10 until session 33): the peaks of S4 and S5 lie
             9..12 mm apart on the 3 mm grid.
-        fill_radius: A link of the chain at least twice ``link_min_mm`` long takes a local maximum (3x3x3) of the
+        fill_radius: A link of the chain below the S1 anchor at least twice ``link_min_mm`` long takes a local maximum (3x3x3) of the
             detection heatmap that the peak search hid (see ``nms_keep_ratio``) as a body between its two ends
             when it lies within this fraction of the link's length from the link's midpoint, at least
             ``link_min_mm`` from either end and at ``peak_threshold`` or above (the strongest, when several do): a
@@ -566,22 +566,22 @@ def _extend_to_edge_s1(chain: list[int], positions_mm: np.ndarray, s1_mm: np.nda
     return [*chain, s1]
 
 
-def _fill_links(chain: list[int], pos: np.ndarray, det: np.ndarray, spacing_mm: float,
+def _fill_links(chain: list[int], start: int, pos: np.ndarray, det: np.ndarray, spacing_mm: float,
                 cfg: DecodeConfig) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """``chain`` with a hidden local maximum of ``det`` put in the middle of each long link where one lies there
-    (see :attr:`DecodeConfig.fill_radius`), and the integer voxel peaks and values of the bodies put in; the new
-    bodies' indices follow those of ``pos`` (refined centroids, like ``cand`` here)."""
+    """``chain`` with a hidden local maximum of ``det`` put in the middle of each long link below its node ``start``
+    where one lies there (see :attr:`DecodeConfig.fill_radius`), and the integer voxel peaks and values of the
+    bodies put in; the new bodies' indices follow those of ``pos`` (refined centroids, like ``cand`` here)."""
     local = (det == ndimage.maximum_filter(det, size=3, mode="constant", cval=-np.inf)) & (det >= cfg.peak_threshold)
     idx = np.argwhere(local).astype(np.float64)
     if len(idx):  # the candidates the chain search had and left out stay out
         idx = idx[np.linalg.norm(idx[:, None] - pos[None], axis=-1).min(axis=1) > 1.5]
-    if len(chain) < 2 or not len(idx):
+    if len(chain) - start < 2 or not len(idx):
         return chain, np.zeros((0, 3)), np.zeros(0)
     cand = np.array([_refine(det, p) for p in idx])
     values = det[tuple(idx.astype(int).T)].astype(np.float64)
     mm = cand * spacing_mm
-    filled, new_peaks, new_vals = [chain[0]], [], []
-    for a, b in zip(chain[:-1], chain[1:]):
+    filled, new_peaks, new_vals = chain[:start + 1], [], []
+    for a, b in zip(chain[start:-1], chain[start + 1:]):
         pa, pb = pos[a] * spacing_mm, pos[b] * spacing_mm
         length = float(np.linalg.norm(pb - pa))
         if length >= 2 * cfg.link_min_mm:
@@ -772,13 +772,6 @@ def decode(
     chain = build_chain(pos * spacing_mm, vals, cfg)
     if anchor_pos is not None and at_edge and cfg.s1_edge_link_ratio is not None:
         chain = _extend_to_edge_s1(chain, pos * spacing_mm, anchor_pos * spacing_mm, cfg)
-    if cfg.fill_radius is not None:
-        chain, new_peaks, new_vals = _fill_links(chain, pos, det, spacing_mm, cfg)
-        if len(new_peaks):
-            log.debug("put %d hidden peaks in long links of the chain", len(new_peaks))
-            pos = np.vstack([pos, [_refine(det, p) for p in new_peaks]])
-            centres = np.vstack([centres, [parabola_peak(det, p) for p in new_peaks]])
-            vals = np.append(vals, new_vals)
     dropped = len(pos) - len(chain)
     if dropped:
         log.debug("dropped %d candidate centres off the spine chain", dropped)
@@ -800,6 +793,14 @@ def decode(
         chain, cpos, cval = chain[:-cut], cpos[:-cut], cval[:-cut]
         warnings.append(f"{_left_out(cut, 'S1')}: the chain turns {-turn:.0f} degrees anteriorly there, off the "
                         "sacrum's course (the pelvis in front of it)")
+    if cfg.fill_radius is not None and anchor is not None:
+        chain, new_peaks, new_vals = _fill_links(chain, anchor, pos, det, spacing_mm, cfg)
+        if len(new_peaks):
+            log.debug("put %d hidden peaks in long links of the chain below S1", len(new_peaks))
+            pos = np.vstack([pos, [_refine(det, p) for p in new_peaks]])
+            centres = np.vstack([centres, [parabola_peak(det, p) for p in new_peaks]])
+            vals = np.append(vals, new_vals)
+            cpos, cval = pos[chain], vals[chain]
     fixed = _match_known(known, cpos, spacing_mm, cfg.known_match_mm)
     evidence = np.array([[sample_max(level_maps[c], p) for c in range(len(levels))] for p in cpos])
     links = np.linalg.norm(np.diff(cpos, axis=0), axis=1) * spacing_mm
