@@ -571,12 +571,15 @@ def _fill_links(chain: list[int], start: int, pos: np.ndarray, det: np.ndarray, 
     """``chain`` with a hidden local maximum of ``det`` put in the middle of each long link below its node ``start``
     where one lies there (see :attr:`DecodeConfig.fill_radius`), and the integer voxel peaks and values of the
     bodies put in; the new bodies' indices follow those of ``pos`` (refined centroids, like ``cand`` here)."""
+    none = (chain, np.zeros((0, 3)), np.zeros(0))
+    if len(chain) - start < 2:
+        return none
     local = (det == ndimage.maximum_filter(det, size=3, mode="constant", cval=-np.inf)) & (det >= cfg.peak_threshold)
     idx = np.argwhere(local).astype(np.float64)
     if len(idx):  # the candidates the chain search had and left out stay out
         idx = idx[np.linalg.norm(idx[:, None] - pos[None], axis=-1).min(axis=1) > 1.5]
-    if len(chain) - start < 2 or not len(idx):
-        return chain, np.zeros((0, 3)), np.zeros(0)
+    if not len(idx):
+        return none
     cand = np.array([_refine(det, p) for p in idx])
     values = det[tuple(idx.astype(int).T)].astype(np.float64)
     mm = cand * spacing_mm
