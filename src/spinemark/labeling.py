@@ -574,8 +574,23 @@ def _fill_links(chain: list[int], start: int, pos: np.ndarray, det: np.ndarray, 
     none = (chain, np.zeros((0, 3)), np.zeros(0))
     if len(chain) - start < 2:
         return none
-    local = (det == ndimage.maximum_filter(det, size=3, mode="constant", cval=-np.inf)) & (det >= cfg.peak_threshold)
-    idx = np.argwhere(local).astype(np.float64)
+    # local maxima in a box around the links (a body put in lies within fill_radius of a link's length of its
+    # midpoint), the box's faces inside the grid left out: their neighbours beyond are not looked at
+    nodes = pos[chain[start:]]
+    pad = int(np.ceil(cfg.fill_radius * np.linalg.norm(np.diff(nodes, axis=0), axis=1).max())) + 2
+    lo = np.maximum(np.floor(nodes.min(axis=0)).astype(int) - pad, 0)
+    hi = np.minimum(np.ceil(nodes.max(axis=0)).astype(int) + pad + 1, det.shape)
+    box = det[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    local = (box == ndimage.maximum_filter(box, size=3, mode="constant", cval=-np.inf)) & (box >= cfg.peak_threshold)
+    for axis in range(3):
+        face = [slice(None)] * 3
+        if lo[axis] > 0:
+            face[axis] = 0
+            local[tuple(face)] = False
+        if hi[axis] < det.shape[axis]:
+            face[axis] = -1
+            local[tuple(face)] = False
+    idx = np.argwhere(local).astype(np.float64) + lo
     if len(idx):  # the candidates the chain search had and left out stay out
         idx = idx[np.linalg.norm(idx[:, None] - pos[None], axis=-1).min(axis=1) > 1.5]
     if not len(idx):
