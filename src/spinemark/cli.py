@@ -199,9 +199,6 @@ def _cmd_predict(args) -> int:
             args.output.rmdir()  # made for this run and left empty: nothing to leave behind
     if results is None:
         return 1
-    if not results:
-        _err("no images found in " + ", ".join(map(str, args.inputs)))
-        return 1
     for r in results:
         if r.ok:
             log.info("%s: %d landmarks -> %s", r.input, r.n_landmarks, ", ".join(p.name for p in r.outputs))

@@ -176,6 +176,21 @@ def test_find_inputs_lists_each_path_once(tmp_path):
         tmp_path / "in" / ".." / "in" / "x.nii.gz", missing]  # missing paths stay, so that reading reports them
 
 
+def test_a_folder_with_no_image_is_a_failed_input_of_the_batch(tmp_path):
+    """A folder where nothing is found (a typo, the wrong export) is reported, not silently left out of a batch."""
+    from spinemark.api import predict_batch
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not an image")
+    x = _good(tmp_path, "x.nii.gz")
+    assert find_inputs([tmp_path / "empty", x, tmp_path / "notes"]) == [tmp_path / "empty", x, tmp_path / "notes"]
+    results = predict_batch([tmp_path / "empty", x, tmp_path / "notes"], tmp_path / "out", method="test-blob",
+                            formats=["json"])
+    assert [r.ok for r in results] == [False, True, False]
+    assert "empty: folder holds no image" in results[0].error and "notes: folder holds no image" in results[2].error
+
+
 def test_label_map_words_count_only_at_the_end_of_the_name(tmp_path, caplog):
     """MSK (musculoskeletal), SEG or a label word at the start or middle of a scan's name is no label-map tag."""
     import logging

@@ -223,7 +223,12 @@ def dicom_series_in(folder: Path) -> list[str]:
     """Series instance UIDs found directly in ``folder``."""
     import SimpleITK as sitk
 
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or [])
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK's own "No Series were found" on stderr; we say it better
+    try:
+        return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or [])
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
 
 
 def _read_dicom_series(p: Path, max_voxels: int) -> Volume:
@@ -231,7 +236,7 @@ def _read_dicom_series(p: Path, max_voxels: int) -> Volume:
 
     series = dicom_series_in(p)
     if not series:
-        raise InputError(p, "folder holds no DICOM series")
+        raise InputError(p, f"folder holds no image ({', '.join(sorted(IMAGE_SUFFIXES))}) and no DICOM series")
     if len(series) > 1:
         log.warning("%s holds %d DICOM series; reading the largest", p, len(series))
     files = max((sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(p), s) for s in series), key=len)
@@ -259,7 +264,7 @@ def find_inputs(paths) -> list[Path]:
     A folder is searched recursively (following linked folders, each once): image files by suffix, except label maps named as such
     (:func:`is_label_map_name`; each one skipped is logged), and every folder that holds DICOM files counts as one
     series input. Files named explicitly are always kept; missing paths too, so that reading them
-    reports the problem for that input. A path met twice (given twice, as a file and within its folder, or
+    reports the problem for that input; so are folders in which nothing is found. A path met twice (given twice, as a file and within its folder, or
     spelled ``in/../in/x.nii.gz``) is listed once, where it was first met.
     """
     found: list[Path] = []
@@ -269,6 +274,7 @@ def find_inputs(paths) -> list[Path]:
             found.append(p)
             continue
         seen: set[Path] = set()
+        before = len(found)
         for root, dirs, files in os.walk(p, followlinks=True):
             rootp = Path(root)
             seen.add(rootp.resolve())
@@ -285,6 +291,8 @@ def find_inputs(paths) -> list[Path]:
                     dicom_here = True
             if dicom_here:
                 found.append(rootp)
+        if len(found) == before:
+            found.append(p)  # reading it says what is missing, and the batch goes on
     unique: dict[Path, Path] = {}
     for f in found:
         unique.setdefault(f.resolve(), f)
